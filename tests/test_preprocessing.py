@@ -1,0 +1,80 @@
+"""The one preprocessing path: body crop keeps the liver, maps back and forth consistently."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liver_model.io import load_slice
+from liver_model.manifest import read_manifest
+from liver_model.masks import load_label_mask
+from liver_model.preprocessing import DEFAULT_INPUT_SIZE, body_crop_box, prepare, prepare_batch
+
+
+@pytest.fixture(scope="module")
+def liver_rows(lits_manifest):
+    frame = read_manifest(lits_manifest)
+    liver = frame[frame["liver_pixels"].astype(int) > 0]
+    # one slice per patient: every volume's orientation and body size is represented
+    return liver.groupby("patient_id").head(1)
+
+
+def test_prepare_returns_model_tensor(liver_rows):
+    ct = load_slice(liver_rows.iloc[0]["path"])
+    prepared = prepare(ct)
+    assert prepared.tensor.shape == (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE, 3)
+    assert prepared.tensor.dtype == np.float32
+    assert 0.0 <= prepared.tensor.min() and prepared.tensor.max() <= 255.0
+    assert prepared.tensor.max() > 200, "a CT slice has bright bone/contrast"
+    np.testing.assert_array_equal(prepare(ct.rgb).tensor, prepared.tensor)
+
+
+def test_body_crop_keeps_every_liver_and_tumour_pixel(liver_rows):
+    """The crop must never cut the organ the models are asked about."""
+    for _, row in liver_rows.iterrows():
+        ct = load_slice(row["path"])
+        mask = load_label_mask(row["mask_path"])
+        y0, x0, y1, x1 = body_crop_box(ct.rgb)
+        ys, xs = np.nonzero(mask.liver)
+        assert y0 <= ys.min() and ys.max() < y1 and x0 <= xs.min() and xs.max() < x1, row["path"]
+        assert y1 - y0 == x1 - x0, "the crop is square so the aspect ratio is kept"
+
+
+def test_body_crop_removes_air_on_typical_slices(liver_rows):
+    sides = [body_crop_box(load_slice(p).rgb) for p in liver_rows["path"]]
+    shares = [((b[2] - b[0]) / 512.0) for b in sides]
+    assert np.median(shares) < 0.95, f"crop sides as share of the slice: {shares}"
+
+
+def test_mask_to_model_and_heatmap_to_slice_are_consistent(liver_rows):
+    row = liver_rows.iloc[len(liver_rows) // 2]
+    ct = load_slice(row["path"])
+    prepared = prepare(ct)
+    liver = load_label_mask(row["mask_path"]).liver
+    small = prepared.to_model(liver)
+    assert small.shape == (prepared.size, prepared.size) and small.any()
+    back = prepared.to_slice(small.astype(np.float32)) >= 0.5
+    assert back.shape == liver.shape
+    inter = np.logical_and(back, liver).sum()
+    dice = 2 * inter / (back.sum() + liver.sum())
+    assert dice > 0.9, f"round trip through the model frame lost the liver (Dice {dice:.3f})"
+
+
+def test_box_past_the_border_is_zero_padded():
+    rgb = np.zeros((100, 60, 3), np.uint8)
+    rgb[10:90, 5:55] = 120  # a tall body touching the sides: the square box leaves the image
+    prepared = prepare(rgb, size=32)
+    y0, x0, y1, x1 = prepared.crop_box
+    assert x0 < 0 or x1 > 60
+    heat = prepared.to_slice(np.ones((32, 32), np.float32))
+    assert heat.shape == (100, 60) and heat.min() >= 0.0
+
+
+def test_blank_image_falls_back_to_the_whole_slice():
+    prepared = prepare(np.zeros((64, 64, 3), np.uint8), size=16)
+    assert prepared.crop_box == (0, 0, 64, 64)
+
+
+def test_prepare_batch_stacks():
+    batch = prepare_batch([np.full((40, 40, 3), 100, np.uint8)] * 3, size=16)
+    assert batch.shape == (3, 16, 16, 3)
+    assert prepare_batch([], size=16).shape == (0, 16, 16, 3)
