@@ -23,6 +23,10 @@ class UnsupportedFormat(InputError):
     """The file is not one of the formats LiverLens reads (PNG, JPEG, TIFF, DICOM, NIfTI, NPY)."""
 
 
+class UnsupportedCompression(UnsupportedFormat):
+    """A DICOM compressed with a codec (e.g. JPEG-LS) that no installed decoder reads."""
+
+
 class CorruptImage(InputError):
     """The file claims a supported format but cannot be decoded (truncated or damaged)."""
 

@@ -6,11 +6,11 @@ seen by a model exactly as the training slices were.
 
 Steps:
 
-1. **Body crop.** About half of an axial CT slice is air around the patient. The crop is the
-   bounding box of the largest connected region of soft tissue (the G channel, W200/L60, is
-   above zero from about -40 HU upward, so fat-free skin and muscle outline the body), grown by a
-   margin and made square, so the small model input spends its pixels on the abdomen. The box
-   may extend past the image border; that part is padded with zeros (air in every channel).
+1. **Body crop.** About a third of an axial CT slice is air around the patient. The crop is the
+   bounding box of the sizeable soft-tissue regions (the G channel, W200/L60, is above zero from
+   about -40 HU upward), grown by a margin and made square, so the small model input spends its
+   pixels on the abdomen. The box may extend past the image border; that part is padded with
+   zeros (air in every channel).
 2. **Resize** the square crop to ``size x size`` with area interpolation (anti-aliased).
 3. **Float32 0..255.** Per-architecture normalisation (ImageNet mean/std, [-1, 1] ...) is a
    layer inside each model, so this function is the same for every architecture.
@@ -30,6 +30,11 @@ from scipy import ndimage
 
 from liver_model.slices import CTSlice
 
+PREPROCESSING_VERSION = 2
+"""Bump whenever :func:`prepare` would return different pixels: training caches are keyed by it
+and model cards record it, so a model is never served slices cropped differently from its
+training data."""
+
 DEFAULT_INPUT_SIZE = 128
 """Input side used by the shipped models (a trade-off of CPU speed and lesion detail)."""
 
@@ -38,7 +43,9 @@ BODY_CHANNEL = 1
 BODY_THRESHOLD = 8
 """Grey level above which a G-channel pixel counts as tissue (JPEG noise in air stays below)."""
 MIN_BODY_FRACTION = 0.02
-"""A tissue region smaller than this share of the slice is not trusted as the body."""
+"""Less tissue than this share of the slice is not trusted as a body: the whole slice is used."""
+MIN_REGION_FRACTION = 0.002
+"""Tissue regions smaller than this share of the slice (specks, noise) do not count as body."""
 CROP_MARGIN = 0.04
 """Margin added on each side of the body box, as a share of the box side."""
 
@@ -83,20 +90,21 @@ class PreparedSlice:
 def body_crop_box(rgb: np.ndarray, margin: float = CROP_MARGIN) -> Box:
     """Square box around the patient's body; the whole slice if no body is found.
 
-    Why the largest component: the scanner table and the FOV rim are thin, separate structures
-    that would otherwise widen the box.
+    The body is the union of the sizeable tissue regions: fat is black in the G window and the
+    lungs are air, so the body falls apart into several regions (skin, muscle, organs) and no
+    single one of them is reliably the whole abdomen. Opening first removes thin structures
+    outside the patient (the scanner table's rim, JPEG noise) so they do not widen the box.
     """
     height, width = rgb.shape[:2]
-    tissue = rgb[..., BODY_CHANNEL] > BODY_THRESHOLD
-    tissue = ndimage.binary_opening(tissue, iterations=2)
+    tissue = ndimage.binary_opening(rgb[..., BODY_CHANNEL] > BODY_THRESHOLD, iterations=3)
     labels, count = ndimage.label(tissue)
     if count == 0:
         return _square_around(0, 0, height, width, 0.0)
     sizes = ndimage.sum_labels(tissue, labels, index=np.arange(1, count + 1))
-    largest = int(np.argmax(sizes)) + 1
-    if sizes[largest - 1] < MIN_BODY_FRACTION * height * width:
+    keep = np.isin(labels, 1 + np.flatnonzero(sizes >= MIN_REGION_FRACTION * height * width))
+    if keep.sum() < MIN_BODY_FRACTION * height * width:
         return _square_around(0, 0, height, width, 0.0)
-    ys, xs = np.nonzero(labels == largest)
+    ys, xs = np.nonzero(keep)
     return _square_around(int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1,
                           margin)
 
