@@ -1,0 +1,123 @@
+"""Streamlit caches around ``liver_model``: what is loaded once, and what is keyed by what.
+
+* Models load once per server process (``st.cache_resource``): they are large, read-only and
+  shared by all sessions. Explainers never mutate them (``liver_model.explain`` builds its own
+  sub-models), so sharing is safe.
+* Parsed uploads are ``st.cache_resource`` too: a NIfTI volume is hundreds of MB of arrays, and
+  ``cache_data`` would pickle a copy on every read.
+* Predictions and explanations are ``st.cache_data`` keyed by strings only: model id, the
+  SHA-256 of the uploaded file, the slice's position in that file, the method and its
+  parameters. The slice itself is passed as an underscore argument, which Streamlit does not
+  hash, because ``cache_data`` hashes arrays over 500,000 elements by sampling and two slices of
+  one volume could then share an entry.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from liver_model.slices import CTSlice
+
+#: Slices predicted per model call on the Volume page: large enough to amortise the call, small
+#: enough that a 512-slice volume does not allocate one huge batch on a 2-core, shared machine.
+BATCH_SIZE = 32
+
+#: Methods whose fast preset costs at least this many Grad-CAMs get a progress bar.
+PROGRESS_MIN_COST = 5.0
+#: Smallest progress change sent to the browser.
+PROGRESS_STEP = 0.05
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_cards() -> tuple[Any, ...]:
+    """Cards of the models in ``assets/models`` (read once; the folder changes only on deploy)."""
+    from liver_model.zoo import list_shipped_models
+
+    return tuple(list_shipped_models())
+
+
+@st.cache_resource(show_spinner="Loading model weights (once per server process)...")
+def get_model(model_id: str) -> Any:
+    """The :class:`liver_model.zoo.LoadedModel` of ``model_id``, shared by every session.
+
+    The explainers' sub-models (logit head, CAM-layer model) are built here, right after the
+    model, in the same thread. Keras uniquifies auto-generated op names with a *thread-local*
+    counter and Streamlit runs every rerun in a new thread: built in a later run, those
+    sub-models got names the model already used ("The name 'multiply_2' is used 2 times"),
+    which broke Grad-CAM after the first page switch.
+    """
+    from liver_model.explain.engine import model_adapter
+    from liver_model.zoo import load_model
+
+    loaded = load_model(model_id)
+    model_adapter(loaded)
+    return loaded
+
+
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner="Reading the upload...")
+def parsed_slices(file_sha: str, file_name: str, _data: bytes) -> tuple[CTSlice, ...]:
+    """Slices of one uploaded file, keyed by its hash and name (the name picks the reader)."""
+    from liver_model.io import load_slices
+
+    return tuple(load_slices(_data, file_name))
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def slice_probability(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> float:
+    """p(tumour) of one slice by one model."""
+    from liver_model.preprocessing import prepare
+
+    loaded = get_model(model_id)
+    tensor = prepare(_ct, loaded.input_size).tensor[None]
+    return float(loaded.predict_proba(tensor)[0])
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> np.ndarray:
+    """p(tumour) of every slice of a volume or series (in bundle order) by one model, batched."""
+    from liver_model.preprocessing import prepare_batch
+
+    loaded = get_model(model_id)
+    size = loaded.input_size
+    out = [loaded.predict_proba(prepare_batch(list(_slices[i:i + BATCH_SIZE]), size))
+           for i in range(0, len(_slices), BATCH_SIZE)]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A hashable, order-independent form of a method's parameters for the cache key."""
+    return tuple(sorted(params.items()))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
+                params: tuple[tuple[str, Any], ...], target: str, _ct: CTSlice) -> Any:
+    """The :class:`liver_model.explain.Explanation` of one (model, slice, method, parameters).
+
+    Slow methods draw a progress bar *inside* the cached function: Streamlit records it and
+    replays it (ending empty) on a cache hit, whereas a bar created outside would be an element
+    the replay cannot find (``CacheReplayClosureError``).
+    """
+    from liver_model.explain import METHODS, explain
+
+    loaded = get_model(model_id)
+    spec = METHODS[method]
+    if spec.relative_cost < PROGRESS_MIN_COST:
+        return explain(loaded, _ct, method, target=target, **dict(params))
+    bar = st.progress(0.0, text=f"{spec.label} on {model_id}...")
+    shown = [0.0]
+
+    def report(done: float) -> None:
+        # Every update is recorded for replay on a cache hit, so send 5 % steps only.
+        done = min(max(float(done), 0.0), 1.0)
+        if done - shown[0] >= PROGRESS_STEP or done == 1.0:
+            shown[0] = done
+            bar.progress(done, text=f"{spec.label} on {model_id}: {done:.0%}")
+
+    try:
+        return explain(loaded, _ct, method, target=target, progress=report, **dict(params))
+    finally:
+        bar.empty()

@@ -1,0 +1,148 @@
+"""Render pieces shared by several pages: predictions, the explanation fragment, the heatmap grid.
+
+Each function draws with Streamlit and takes what it draws as arguments; the numbers come from
+``dashboard.caching`` (which calls ``liver_model``), the figures from ``dashboard.charts``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dashboard import caching, charts, summaries, widgets
+from dashboard.uploads import SliceRef
+from liver_model.errors import LiverLensError
+from liver_model.explain.base import METHODS
+from liver_model.explain.overlay import overlay_heatmap
+
+LOGGER = logging.getLogger(__name__)
+
+
+def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
+    """p(tumour) of every model for one slice (cached per model, file hash and slice)."""
+    return {card.model_id: caching.slice_probability(card.model_id, ref.file_sha, ref.index_in_file, ref.ct)
+            for card in cards}
+
+
+def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any]) -> summaries.Agreement:
+    """Every model's call and confidence (its p(tumour) as a bar), then the agreement summary.
+
+    Each model is judged at its own threshold (chosen on validation patients for >= 90 %
+    sensitivity), so a call can be "tumour" at p = 0.3; the threshold is printed next to the
+    probability so the bar is read against it, not against 50 %.
+    """
+    thresholds = {c.model_id: float(c.threshold) for c in cards}
+    result = summaries.agreement(probabilities, thresholds)
+    (st.success if result.unanimous else st.warning)(result.sentence())
+    for card in cards:
+        p = probabilities[card.model_id]
+        tumour = p >= thresholds[card.model_id]
+        with st.container(border=True):
+            call = ":red[**Tumour**]" if tumour else ":green[**No tumour**]"
+            st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): {call}")
+            st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {thresholds[card.model_id]:.3f}")
+    return result
+
+
+def _method_unavailable(cards: Sequence[Any]) -> dict[str, str]:
+    """Methods no shipped model can run, with the reason from the method metadata."""
+    out: dict[str, str] = {}
+    for name, spec in METHODS.items():
+        reasons = [widgets.method_available(spec, c.is_transformer, bool(c.cam_layer)) for c in cards]
+        if reasons and all(reasons):
+            out[name] = reasons[0] or ""
+    return out
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """Grey display images (an HU window) become RGB so a coloured heatmap can be laid over them."""
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
+
+def get_explanation(card: Any, ref: SliceRef, method: str, params: dict[str, Any], target: str) -> Any:
+    """Cached explanation, or None after showing why it could not be computed."""
+    reason = widgets.method_available(METHODS[method], card.is_transformer, bool(card.cam_layer))
+    if reason:
+        st.caption(reason)
+        return None
+    try:
+        return caching.explanation(card.model_id, ref.file_sha, ref.index_in_file, method,
+                                   caching.params_key(params), target, ref.ct)
+    except LiverLensError as err:
+        st.warning(f"{card.model_id}: {err}")
+        return None
+    except Exception as err:  # noqa: BLE001 - one failing explainer must not blank the whole page
+        LOGGER.exception("explanation %s failed on %s", method, card.model_id)
+        st.error(f"{METHODS[method].label} failed on {card.model_id} ({type(err).__name__}: {err}). "
+                 "The other results are unaffected; please report this.")
+        return None
+
+
+@st.fragment
+def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], *, key: str) -> None:
+    """Method toggles, parameters, opacity and one overlay per model x selected method.
+
+    A fragment: moving the opacity slider or toggling a method reruns only this panel, never the
+    upload parsing or the predictions above it; explanations come from the cache when known.
+    """
+    st.subheader("Why? Explanations")
+    settings = widgets.explain_settings(key=key, unavailable=_method_unavailable(cards), n_models=len(cards))
+    if not settings.methods:
+        st.info("Switch on an explanation method above to see where each model looked.")
+        return
+    base = _as_rgb(display)
+    per_row = 3
+    shown, started = 0, time.perf_counter()
+    for method in settings.methods:
+        spec = METHODS[method]
+        st.markdown(f"#### {spec.label}")
+        for start in range(0, len(cards), per_row):
+            cols = st.columns(per_row)
+            for col, card in zip(cols, cards[start:start + per_row]):
+                with col:
+                    exp = get_explanation(card, ref, method, settings.params[method], settings.target)
+                    if exp is None:
+                        continue
+                    image = overlay_heatmap(base, exp.heatmap, opacity=settings.opacity,
+                                            colour_map=settings.colour_map)
+                    st.plotly_chart(charts.image_figure(image, title=card.model_id, height=330),
+                                    key=f"{key}_{method}_{card.model_id}", config={"displaylogo": False})
+                    note = f"p({exp.target_class}) {exp.probability:.2f} · computed in {exp.runtime_s:.2f} s"
+                    if exp.is_blank:
+                        note += " · blank map: the method found no evidence for this class"
+                    st.caption(note)
+                    shown += 1
+    st.caption(f"{shown} explanation maps shown in {time.perf_counter() - started:.1f} s "
+               "(maps computed before come from the cache).")
+
+
+def explanation_grid(ref: SliceRef, cards: Sequence[Any], methods: Sequence[str], params: dict[str, dict[str, Any]],
+                     target: str, *, as_overlay: bool, key: str) -> dict[tuple[str, str], Any]:
+    """Models (rows) x methods (columns) of heatmaps for one slice; returns what was computed.
+
+    Cells whose method cannot run on the model say why instead of drawing nothing.
+    """
+    results: dict[tuple[str, str], Any] = {}
+    widths = [1.4] + [2] * len(methods)
+    header = st.columns(widths)
+    for col, method in zip(header[1:], methods):
+        col.markdown(f"**{METHODS[method].label}**")
+    for card in cards:
+        row = st.columns(widths)
+        row[0].markdown(f"**{card.model_id}**  \n{card.family}")
+        for col, method in zip(row[1:], methods):
+            with col:
+                exp = get_explanation(card, ref, method, params[method], target)
+                if exp is None:
+                    continue
+                results[(card.model_id, method)] = exp
+                title = "blank map" if exp.is_blank else f"{exp.runtime_s:.2f} s"
+                fig = (charts.image_figure(overlay_heatmap(ref.ct.rgb, exp.heatmap, opacity=0.5),
+                                           title=title, height=220)
+                       if as_overlay else charts.heatmap_figure(exp.heatmap, title=title, height=220))
+                st.plotly_chart(fig, key=f"{key}_{card.model_id}_{method}", config={"displaylogo": False})
+    return results

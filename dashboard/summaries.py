@@ -1,0 +1,94 @@
+"""Small summaries the pages display: model agreement and heatmap rank-correlation tables.
+
+Kept out of the pages (which only lay out) and free of Streamlit so they are unit-tested.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from liver_model.explain.quality import rank_correlation
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How far the models agree on one slice."""
+
+    n_models: int
+    n_tumour: int
+    p_min: float
+    p_max: float
+    p_std: float
+
+    @property
+    def unanimous(self) -> bool:
+        """Every model gave the same call."""
+        return self.n_tumour in (0, self.n_models)
+
+    def sentence(self) -> str:
+        """One line for the page, e.g. ``"4 of 5 models say tumour; p(tumour) 0.31-0.97"``."""
+        verdict = "all models agree" if self.unanimous else "the models disagree"
+        return (f"**{self.n_tumour} of {self.n_models}** models say tumour ({verdict}); "
+                f"p(tumour) ranges {self.p_min:.2f}-{self.p_max:.2f} (SD {self.p_std:.2f}).")
+
+
+def agreement(probabilities: Mapping[str, float], thresholds: Mapping[str, float]) -> Agreement:
+    """Count tumour calls, each model at its own validation-chosen threshold, and the p spread."""
+    if not probabilities:
+        raise ValueError("agreement needs at least one model's probability")
+    p = np.array([probabilities[m] for m in probabilities], dtype=float)
+    calls = [probabilities[m] >= thresholds.get(m, 0.5) for m in probabilities]
+    return Agreement(n_models=len(p), n_tumour=int(sum(calls)), p_min=float(p.min()),
+                     p_max=float(p.max()), p_std=float(p.std()))
+
+
+def _common_size(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Bring maps to the smallest side among them (models may differ in input size).
+
+    Model-input maps of one slice share the same body crop, so after resizing their pixels are
+    aligned; the slice-resolution maps are not used here because their shared zeros outside the
+    crop would inflate every correlation.
+    """
+    side = min(min(np.shape(m)) for m in maps.values())
+    return {k: (np.asarray(m, np.float32) if np.shape(m) == (side, side)
+                else cv2.resize(np.asarray(m, np.float32), (side, side), interpolation=cv2.INTER_AREA))
+            for k, m in maps.items()}
+
+
+def correlation_matrix(maps: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Pairwise Spearman rank correlations of named model-input heatmaps (NaN where undefined)."""
+    names = list(maps)
+    if not names:
+        return names, np.zeros((0, 0))
+    aligned = _common_size(maps)
+    out = np.full((len(names), len(names)), np.nan)
+    for i, a in enumerate(names):
+        for j in range(i, len(names)):
+            out[i, j] = out[j, i] = rank_correlation(aligned[a], aligned[names[j]])
+    return names, out
+
+
+def mean_correlation(per_group: Mapping[str, Mapping[str, np.ndarray]],
+                     names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Rank correlations between ``names`` (e.g. methods) within each group (e.g. a model), averaged.
+
+    Groups lacking a name (a method that could not run on that model) simply do not vote on the
+    pairs involving it; a pair no group could score stays NaN.
+    """
+    stack = []
+    for maps in per_group.values():
+        _, matrix = correlation_matrix({n: maps[n] for n in names if n in maps})
+        full = np.full((len(names), len(names)), np.nan)
+        present = [names.index(n) for n in names if n in maps]
+        full[np.ix_(present, present)] = matrix
+        stack.append(full)
+    if not stack:
+        return names, np.full((len(names), len(names)), np.nan)
+    with np.errstate(all="ignore"):
+        valid = ~np.isnan(np.array(stack))
+        total = np.nansum(np.array(stack), axis=0)
+        count = valid.sum(axis=0)
+    return names, np.where(count > 0, total / np.maximum(count, 1), np.nan)

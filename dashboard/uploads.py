@@ -1,0 +1,150 @@
+"""Uploaded files -> CT slices, with every failure shown as a message and never a traceback.
+
+A user may drop one PNG, several JPEGs, a NIfTI volume or a whole DICOM series. All of them
+become one :class:`UploadBundle`: an ordered tuple of :class:`SliceRef`, each remembering the
+SHA-256 of the file it came from and its position in that file. That pair (not the pixels) is
+what predictions and explanations are cached by, so two different slices can never share a
+cache entry (``st.cache_data`` only samples arrays over 500,000 elements when hashing).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard import caching, state
+from liver_model.errors import LiverLensError
+from liver_model.slices import CTSlice
+
+LOGGER = logging.getLogger(__name__)
+
+FORMATS_HELP = (
+    "PNG / JPEG / TIFF slices (taken as already windowed, not HU-calibrated), DICOM files "
+    "(one slice each; select several for a series), NIfTI volumes (.nii / .nii.gz) or .npy HU arrays."
+)
+
+
+@dataclass(frozen=True)
+class SliceRef:
+    """One slice of an upload and the identity its cached results are stored under."""
+
+    file_sha: str
+    file_name: str
+    index_in_file: int
+    ct: CTSlice
+
+    @property
+    def label(self) -> str:
+        """Short human name: the file, plus the slice index for volumes and series."""
+        index = self.ct.index if self.ct.index is not None else self.index_in_file
+        return f"{self.file_name} [slice {index}]" if self.ct.index is not None else self.file_name
+
+
+@dataclass(frozen=True)
+class UploadBundle:
+    """Every slice that one upload action produced, in anatomical order where it is known."""
+
+    key: str
+    """SHA-256 over the member files' hashes: identifies the set of files, whatever their order."""
+    file_names: tuple[str, ...]
+    slices: tuple[SliceRef, ...]
+
+    @property
+    def is_stack(self) -> bool:
+        """True for a volume or series (several slices), which gets a slice slider."""
+        return len(self.slices) > 1
+
+    @property
+    def title(self) -> str:
+        """Names for captions: the single file, or the first one and how many others."""
+        if len(self.file_names) == 1:
+            return self.file_names[0]
+        return f"{self.file_names[0]} and {len(self.file_names) - 1} more files"
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of the uploaded bytes: the cache identity of a file."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_files(files: Sequence[tuple[str, bytes]]) -> tuple[UploadBundle | None, list[str]]:
+    """Parse ``(file name, bytes)`` pairs into one bundle plus one message per unusable file.
+
+    Good files are kept even when others fail, so one stray file in a DICOM series does not
+    block the rest. Slices that all carry an index (a DICOM series, a NIfTI volume) are sorted by
+    it; plain images keep the upload order. The same file uploaded twice is read once.
+    """
+    errors: list[str] = []
+    refs: list[SliceRef] = []
+    names: list[str] = []
+    seen: set[str] = set()
+    for name, data in files:
+        digest = sha256(data)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            slices = caching.parsed_slices(digest, name, data)
+        except LiverLensError as err:
+            message = str(err)  # readers name the file in their messages; add it where they do not
+            errors.append(message if name in message else f"**{name}**: {message}")
+            continue
+        except Exception as err:  # noqa: BLE001 - a reader bug must not take the app down
+            LOGGER.exception("unexpected failure reading %s", name)
+            errors.append(f"**{name}** could not be read ({type(err).__name__}: {err}). "
+                          "Please upload a PNG/JPEG slice, a DICOM file or a NIfTI volume.")
+            continue
+        names.append(name)
+        refs.extend(SliceRef(digest, name, i, ct) for i, ct in enumerate(slices))
+    if not refs:
+        return None, errors
+    if len(names) > 1 and all(r.ct.index is not None for r in refs):
+        refs.sort(key=lambda r: (r.ct.index, r.file_name))
+    key = sha256("".join(sorted({r.file_sha for r in refs})).encode())
+    return UploadBundle(key=key, file_names=tuple(names), slices=tuple(refs)), errors
+
+
+def slice_source(key: str, *, label: str = "Upload CT slice(s)") -> UploadBundle | None:
+    """A file uploader that falls back to the slice under review from another page.
+
+    A fresh upload becomes the shared active bundle (so Compare and Volume see it); with nothing
+    uploaded here, the active bundle from an earlier page is offered with a button to clear it.
+    """
+    uploaded = st.file_uploader(label, accept_multiple_files=True, key=key, help=FORMATS_HELP)
+    if uploaded:
+        bundle, errors = read_files([(f.name, f.getvalue()) for f in uploaded])
+        for message in errors:
+            st.error(message)
+        if bundle is not None:
+            active = st.session_state.get(state.ACTIVE_BUNDLE)
+            if active is None or active.key != bundle.key:
+                state.set_active(bundle, 0)
+        return bundle
+    active = st.session_state.get(state.ACTIVE_BUNDLE)
+    if active is None:
+        return None
+    cols = st.columns([4, 1])
+    cols[0].caption(f"Showing **{active.title}** from your earlier upload.")
+    if cols[1].button("Clear", key=f"{key}_clear"):
+        state.clear_active()
+        st.rerun()
+    return active
+
+
+def pick_slice(bundle: UploadBundle, *, key: str) -> SliceRef:
+    """A slider over the slices of a volume or series (nothing for a single slice).
+
+    The position is stored in the shared session key so a slice chosen on Volume opens here.
+    """
+    if not bundle.is_stack:
+        return bundle.slices[0]
+    position = min(int(st.session_state.get(state.ACTIVE_POSITION, 0)), len(bundle.slices) - 1)
+    chosen = st.slider("Slice", 0, len(bundle.slices) - 1, value=position, key=f"{key}_{bundle.key[:12]}",
+                       help="Position in the volume / series, ordered along z.")
+    st.session_state[state.ACTIVE_POSITION] = chosen
+    ref = bundle.slices[chosen]
+    st.caption(f"Slice {chosen + 1} of {len(bundle.slices)}: {ref.label}")
+    return ref

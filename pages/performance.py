@@ -1,0 +1,81 @@
+"""Performance: how each shipped model did on the held-out test patients, and how it trained.
+
+Layout only; the numbers come from the shipped metric files via ``dashboard.metrics_view``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import caching, charts, metrics_view, navigation
+
+navigation.ensure_app_navigation()
+
+st.title("Performance on held-out test patients")
+st.caption("Research and teaching tool, not a medical device. Slice-level metrics; patients in the "
+           "test split were never used for training or for choosing thresholds.")
+
+cards = caching.shipped_cards()
+report = metrics_view.load_json(metrics_view.TEST_METRICS)
+per_model = metrics_view.per_model_metrics(report) if report else {}
+available = sorted({c.model_id for c in cards} | set(per_model))
+if not available:
+    st.info("No shipped models and no test metrics yet. Train models, then run "
+            "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")
+    st.stop()
+selected = st.multiselect("Models", available, default=available, key="performance_models")
+chosen = {k: v for k, v in per_model.items() if k in selected}
+
+st.header("Test-patient metrics")
+if report is None:
+    st.info("`assets/metrics/test_metrics.json` has not been produced yet: run "
+            "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")
+elif not chosen:
+    st.info("None of the selected models has test metrics.")
+else:
+    st.caption(metrics_view.report_summary(report))
+    table = metrics_view.scalar_table(chosen)
+    st.dataframe(table.round(3), hide_index=True, width="stretch")
+    st.download_button("Download these numbers (CSV)", table.to_csv(index=False).encode(),
+                       file_name="liverlens_test_metrics.csv", mime="text/csv", key="performance_csv")
+    st.plotly_chart(charts.metric_bars_figure(metrics_view.bar_table(chosen)), key="performance_bars")
+
+    st.subheader("Confusion matrices")
+    normalised = st.toggle("Row-normalised (diagonal = specificity, sensitivity)", key="performance_norm")
+    cols = st.columns(min(3, len(chosen)))
+    for i, (model_id, m) in enumerate(chosen.items()):
+        cols[i % len(cols)].plotly_chart(
+            charts.confusion_matrix_figure(m["confusion_matrix"], normalize=normalised,
+                                           title=f"{model_id} (threshold {m['threshold']:.3f})"),
+            key=f"performance_cm_{model_id}")
+
+    left, right = st.columns(2)
+    roc, pr = metrics_view.roc_curves(chosen), metrics_view.pr_curves(chosen)
+    if roc:
+        left.plotly_chart(charts.roc_figure(roc), key="performance_roc")
+    if pr:
+        right.plotly_chart(charts.pr_figure(pr, prevalence=metrics_view.prevalence(chosen)), key="performance_pr")
+    calibration = metrics_view.calibration_curves(chosen)
+    if calibration:
+        st.plotly_chart(charts.calibration_figure(calibration), key="performance_calibration")
+
+st.header("Training curves")
+for model_id in selected:
+    frame = metrics_view.history(model_id)
+    if frame is None:
+        st.caption(f"{model_id}: no training history shipped.")
+        continue
+    st.plotly_chart(charts.training_curves_figure(frame, title=model_id), key=f"performance_history_{model_id}")
+
+st.header("Explanation quality")
+quality = metrics_view.load_json(metrics_view.EXPLANATION_QUALITY)
+if quality is None:
+    st.info("`assets/metrics/explanation_quality.json` has not been produced yet: run "
+            "`python -m liver_model explain-eval --manifest <dataset>/manifest.csv --out assets/metrics/explanation_quality.json`.")
+else:
+    st.caption(f"{quality.get('n_slices', '?')} tumour slices of {quality.get('dataset', '?')} "
+               f"({quality.get('split', '?')} split), preset {quality.get('preset', '?')}. "
+               + "; ".join(f"{k}: {v}" for k, v in metrics_view.QUALITY_METRICS.items()))
+    qtable = metrics_view.quality_table(quality, selected)
+    st.dataframe(qtable.round(3), hide_index=True, width="stretch")
+    st.download_button("Download explanation quality (CSV)", qtable.to_csv(index=False).encode(),
+                       file_name="liverlens_explanation_quality.csv", mime="text/csv", key="performance_quality_csv")

@@ -1,0 +1,50 @@
+"""Volume: p(tumour) of every model along z for a NIfTI volume or a DICOM series.
+
+Click a point of the chart (or use the slider) to open that slice in Diagnose.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import caching, charts, navigation, state, uploads
+
+navigation.ensure_app_navigation()
+
+st.title("Volume")
+st.caption("Research and teaching tool, not a medical device.")
+
+cards = caching.shipped_cards()
+bundle = uploads.slice_source("volume_upload", label="Upload a NIfTI volume (.nii / .nii.gz) or all DICOM files of a series")
+if bundle is None or not bundle.is_stack:
+    st.info("Upload a whole NIfTI volume, or select every DICOM file of one series at once "
+            "(they are ordered by InstanceNumber). A single slice belongs on Diagnose.")
+    st.stop()
+if not cards:
+    st.warning("No trained models are shipped in `assets/models/`, so there is nothing to predict with.")
+    st.stop()
+
+slices = [ref.ct for ref in bundle.slices]
+with st.spinner(f"Predicting {len(slices)} slices with {len(cards)} models..."):
+    probabilities = pd.DataFrame(
+        {card.model_id: caching.stack_probabilities(card.model_id, bundle.key, slices) for card in cards})
+probabilities.index.name = "slice position"
+current = min(int(st.session_state.get(state.ACTIVE_POSITION, 0)), len(slices) - 1)
+figure = charts.probability_along_z_figure(probabilities, thresholds={c.model_id: c.threshold for c in cards},
+                                           selected=current)
+event = st.plotly_chart(figure, key="volume_chart", on_select="rerun", selection_mode="points",
+                        config={"displaylogo": False})
+st.caption("Dotted lines: each model's decision threshold. Click a point to open that slice in Diagnose.")
+
+clicked = [int(p["x"]) for p in (event.selection.points if event and event.selection else []) if "x" in p]
+position = st.slider("Slice to open", 0, len(slices) - 1, value=current, key=f"volume_pick_{bundle.key[:12]}")
+st.caption(bundle.slices[position].label)
+if clicked or st.button("Open this slice in Diagnose", type="primary"):
+    state.set_active(bundle, clicked[0] if clicked else position)
+    st.switch_page("pages/diagnose.py")
+
+calls = (probabilities >= pd.Series({c.model_id: c.threshold for c in cards})).sum()
+st.dataframe(pd.DataFrame({"slices called tumour": calls, "max p(tumour)": probabilities.max().round(3),
+                           "slice of max": probabilities.idxmax()}), width="stretch")
+st.download_button("Download p(tumour) per slice (CSV)", probabilities.to_csv().encode(),
+                   file_name="liverlens_volume_probabilities.csv", mime="text/csv")

@@ -1,0 +1,336 @@
+"""Every dashboard page driven headless with ``streamlit.testing.v1.AppTest``.
+
+Real inputs only: slices from the shared datasets, the models shipped in ``assets/models``. Runs
+that load models are few and share one process-wide ``st.cache_resource``, so the weights load
+once for the whole module.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from liver_model.manifest import read_manifest
+from liver_model.zoo import list_shipped_models
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "streamlit_app.py")
+PAGES = ("pages/diagnose.py", "pages/compare.py", "pages/performance.py", "pages/volume.py", "pages/teaching.py")
+UPLOAD_PAGES = ("pages/diagnose.py", "pages/compare.py", "pages/volume.py")
+TIMEOUT = 240  # first runs trace every model's compiled functions on a shared 2-core CPU
+
+
+@pytest.fixture(scope="module")
+def model_ids() -> list[str]:
+    """Ids of the shipped models; the UI tests are meaningless without them, so fail loudly."""
+    ids = [card.model_id for card in list_shipped_models()]
+    if not ids:
+        pytest.fail("No trained model is shipped in assets/models/; the dashboard tests need them.", pytrace=False)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def tumour_slice(lits_manifest: Path) -> tuple[str, bytes]:
+    """The LiTS JPEG with the largest tumour: every model should see something there."""
+    frame = read_manifest(lits_manifest)
+    row = frame.loc[frame["tumour_pixels"].astype(int).idxmax()]
+    return Path(row["path"]).name, Path(row["path"]).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def dicom_series(ircadb_manifest: Path) -> list[tuple[str, bytes]]:
+    """Six IRCAD DICOM files with liver (HU-calibrated), uploaded in reverse order on purpose."""
+    frame = read_manifest(ircadb_manifest)
+    rows = frame[frame["has_liver"].astype(str).str.lower().isin(["true", "1"])].head(6)
+    return [(Path(p).name, Path(p).read_bytes()) for p in reversed(list(rows["path"]))]
+
+
+@pytest.fixture()
+def no_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No dataset folder configured, as on a fresh install."""
+    monkeypatch.delenv("LIVERLENS_DATA_DIR", raising=False)
+
+
+def open_page(page: str) -> AppTest:
+    """Run the app, then switch to ``page`` and run it."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """All markdown, captions, alerts and titles of the last run, joined, for content assertions."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "title",
+                                  "subheader", "header") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def plotly_specs(at: AppTest) -> list[dict]:
+    """The figure JSON of every plotly chart on the page."""
+    return [json.loads(node.proto.spec) for node in at.get("plotly_chart")]
+
+
+def trace_values(values: list | dict) -> np.ndarray:
+    """A trace's data array: plotly sends numeric arrays as base64 ``bdata`` with a dtype."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_home_lists_every_shipped_model_and_the_disclaimer(no_dataset: None, model_ids: list[str]) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert "not a medical device" in texts(at)
+    table = at.dataframe[0].value
+    assert sorted(table["model"]) == sorted(model_ids)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_dataset_or_upload(no_dataset: None, page: str) -> None:
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    shown = texts(at)
+    if page in UPLOAD_PAGES:
+        assert "Upload" in shown
+    if page.endswith("teaching.py"):
+        assert "LIVERLENS_DATA_DIR" in shown and "manifest.csv" in shown
+
+
+@pytest.mark.parametrize("page", UPLOAD_PAGES)
+def test_bad_uploads_give_clear_errors_and_a_good_one_still_works(no_dataset: None, page: str,
+                                                                  tumour_slice: tuple[str, bytes],
+                                                                  dicom_series: list[tuple[str, bytes]]) -> None:
+    at = open_page(page)
+    name, data = tumour_slice
+    bad = [("notes.txt", b"patient notes, not an image", "text/plain"),
+           ("truncated.jpg", data[: len(data) // 3], "image/jpeg"),
+           ("empty.dcm", b"", "application/dicom")]
+    at.file_uploader[0].set_value(bad)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 3
+    assert any("notes.txt" in e for e in errors) and any("empty" in e.lower() for e in errors)
+    assert any("truncated" in e for e in errors)
+    # The app keeps running: the same uploader then accepts real files.
+    good = dicom_series if page.endswith("volume.py") else [(name, data, "image/jpeg")]
+    at.file_uploader[0].set_value([(n, d, "application/octet-stream") for n, d, *_ in good])
+    at.run()
+    assert not at.exception and not at.error
+
+
+def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model_ids: list[str],
+                                                         tumour_slice: tuple[str, bytes]) -> None:
+    at = open_page("pages/diagnose.py")
+    at.file_uploader[0].set_value((tumour_slice[0], tumour_slice[1], "image/jpeg"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at)
+    assert "Not HU-calibrated" in shown
+    for model_id in model_ids:
+        assert f"**{model_id}**" in shown
+    assert f"of {len(model_ids)}** models say tumour" in shown
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids)
+    specs = plotly_specs(at)
+    # One slice image plus one Grad-CAM overlay per model (Grad-CAM is on by default).
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    assert sum(t.startswith(tuple(model_ids)) for t in titles) == len(model_ids)
+    # Switching on Grad-CAM++ adds one more overlay per model, without any exception.
+    at.toggle(key="diagnose_explain_on_gradcam++").set_value(True)
+    at.run()
+    assert not at.exception
+    assert len(plotly_specs(at)) == 1 + 2 * len(model_ids)
+
+
+def test_diagnose_dicom_series_offers_hu_windows_and_a_slice_slider(no_dataset: None,
+                                                                    dicom_series: list[tuple[str, bytes]]) -> None:
+    at = open_page("pages/diagnose.py")
+    at.file_uploader[0].set_value([(n, d, "application/dicom") for n, d in dicom_series])
+    at.run()
+    assert not at.exception
+    assert "Not HU-calibrated" not in texts(at)
+    window = at.radio(key="diagnose_window")
+    assert len(window.options) == 4 and any("Abdomen" in o for o in window.options)
+    slider = at.slider[0]
+    assert slider.max == len(dicom_series) - 1
+    # Slices are ordered by InstanceNumber although they were uploaded in reverse.
+    captions = [c.value for c in at.caption if c.value.startswith("Slice 1 of")]
+    first_index = int(captions[0].split("[slice ")[1].rstrip("]"))
+    slider.set_value(len(dicom_series) - 1)
+    at.run()
+    last = [c.value for c in at.caption if c.value.startswith(f"Slice {len(dicom_series)} of")]
+    assert int(last[0].split("[slice ")[1].rstrip("]")) > first_index
+
+
+def test_volume_plots_every_model_along_z_and_opens_a_slice_in_diagnose(
+        no_dataset: None, model_ids: list[str], dicom_series: list[tuple[str, bytes]]) -> None:
+    at = open_page("pages/volume.py")
+    at.file_uploader[0].set_value([(n, d, "application/dicom") for n, d in dicom_series])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = plotly_specs(at)[0]
+    assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids)
+    for trace in spec["data"]:
+        p = trace_values(trace["y"])
+        assert p.shape == (len(dicom_series),) and np.all((p >= 0) & (p <= 1))
+    at.slider[0].set_value(3)
+    at.run()
+    next(b for b in at.button if b.label.startswith("Open")).click()
+    at.run()
+    assert not at.exception
+    assert any(t.value == "Diagnose" for t in at.title)
+    assert at.slider[0].value == 3
+
+
+def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str],
+                                           tumour_slice: tuple[str, bytes]) -> None:
+    at = open_page("pages/compare.py")
+    at.file_uploader[0].set_value((tumour_slice[0], tumour_slice[1], "image/jpeg"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    methods = at.multiselect(key="compare_methods").value
+    assert len(methods) >= 2
+    assert len(plotly_specs(at)) == len(model_ids) * len(methods)
+    method_table = at.dataframe[1].value
+    assert method_table.shape == (len(methods), len(methods))
+    diagonal = [method_table.iloc[i, i] for i in range(len(methods))]
+    assert all(pd.isna(v) or abs(v - 1.0) < 1e-9 for v in diagonal)
+    assert "models say tumour" in texts(at)
+
+
+def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: list[str]) -> None:
+    at = open_page("pages/performance.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(at.multiselect(key="performance_models").value) == sorted(
+        set(model_ids) | set(at.multiselect(key="performance_models").options))
+    metrics_file = REPO / "assets" / "metrics" / "test_metrics.json"
+    if metrics_file.is_file():
+        evaluated = sorted(json.loads(metrics_file.read_text())["models"])
+        table = at.dataframe[0].value
+        assert sorted(table["model"]) == evaluated
+        kinds = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
+        assert any(k.startswith("ROC") for k in kinds) and any(k.startswith("Precision") for k in kinds)
+        assert sum(k.startswith(tuple(evaluated)) for k in kinds) >= len(evaluated)
+    else:
+        assert "test_metrics.json" in texts(at)
+
+
+def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.MonkeyPatch, datasets_dir: Path,
+                                                      model_ids: list[str]) -> None:
+    monkeypatch.setenv("LIVERLENS_DATA_DIR", str(datasets_dir))
+    at = open_page("pages/teaching.py")
+    assert not at.exception
+    at.selectbox(key="teaching_dataset").set_value(
+        next(p for p in at.selectbox(key="teaching_dataset").options if "lits" in str(p)))
+    at.run()
+    at.selectbox(key="teaching_label").set_value("tumour")
+    at.checkbox(key="teaching_large").check()
+    at.run()
+    next(b for b in at.button if b.label == "Study").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.toggle(key="teaching_mask").set_value(True)
+    at.radio[0].set_value("tumour")
+    at.run()
+    shown = texts(at)
+    assert "Ground truth: **tumour**" in shown
+    assert "hottest point" in shown and "chance" in shown
+
+
+@pytest.fixture(scope="module")
+def nifti_volume(tmp_path_factory: pytest.TempPathFactory, dicom_series: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """A NIfTI volume made (in a temp folder, never committed) from the IRCAD DICOM HU slices."""
+    import nibabel as nib
+
+    from liver_model.io import load_slices
+
+    hu = [load_slices(data, name)[0] for name, data in dicom_series]
+    hu.sort(key=lambda ct: ct.index)
+    volume = np.stack([ct.hu for ct in hu], axis=-1).astype(np.int16)  # LiTS layout: volume[:, :, k]
+    path = tmp_path_factory.mktemp("nifti") / "ircad7_subset.nii.gz"
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), path)
+    return path.name, path.read_bytes()
+
+
+def test_volume_reads_a_nifti_volume(no_dataset: None, model_ids: list[str], nifti_volume: tuple[str, bytes],
+                                     dicom_series: list[tuple[str, bytes]]) -> None:
+    at = open_page("pages/volume.py")
+    at.file_uploader[0].set_value((nifti_volume[0], nifti_volume[1], "application/gzip"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    spec = plotly_specs(at)[0]
+    assert sorted(t["name"] for t in spec["data"]) == sorted(model_ids)
+    assert all(trace_values(t["y"]).shape == (len(dicom_series),) for t in spec["data"])
+
+
+def test_explanations_and_predictions_are_cached_not_recomputed(no_dataset: None, model_ids: list[str],
+                                                                lits_manifest: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Toggling a method back on and moving the opacity slider reuse cached results.
+
+    Counts the calls that reach ``liver_model`` (no timing): a cache keyed by file hash, slice,
+    method and parameters must answer the repeated requests.
+    """
+    import liver_model.explain as explain_pkg
+    from liver_model.zoo import LoadedModel
+
+    calls = {"explain": 0, "predict": 0}
+    real_explain, real_predict = explain_pkg.explain, LoadedModel.predict_proba
+
+    def counting_explain(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["explain"] += 1
+        return real_explain(*args, **kwargs)
+
+    def counting_predict(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls["predict"] += 1
+        return real_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(explain_pkg, "explain", counting_explain)
+    monkeypatch.setattr(LoadedModel, "predict_proba", counting_predict)
+    frame = read_manifest(lits_manifest)
+    # A slice no other test uploads, so nothing about it is cached yet.
+    row = frame[frame["y"] == 1].sort_values("path").iloc[7]
+    at = open_page("pages/diagnose.py")
+    at.file_uploader[0].set_value((Path(row["path"]).name, Path(row["path"]).read_bytes(), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert calls == {"explain": len(model_ids), "predict": len(model_ids)}  # Grad-CAM is on by default
+    toggle = at.toggle(key="diagnose_explain_on_gradcam++")
+    toggle.set_value(True)
+    at.run()
+    assert calls["explain"] == 2 * len(model_ids)
+    at.toggle(key="diagnose_explain_on_gradcam++").set_value(False)
+    at.run()
+    at.toggle(key="diagnose_explain_on_gradcam++").set_value(True)
+    at.slider(key="diagnose_explain_opacity").set_value(0.8)
+    at.run()
+    assert not at.exception
+    assert calls == {"explain": 2 * len(model_ids), "predict": len(model_ids)}
+    assert len(plotly_specs(at)) == 1 + 2 * len(model_ids)
+
+
+def test_streamlit_no_longer_clears_the_keras_session_between_runs() -> None:
+    """Streamlit's per-run cleanup calls ``keras.backend.clear_session()``, which clears
+    TensorFlow's kernel cache (every run re-instantiated every model) and Keras' name counters
+    (explainer sub-models then reused names). The entry script replaces that cleanup."""
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from dashboard import tf_runtime
+
+    tf_runtime.keep_tensorflow_warm()
+    first = keras.layers.Dense(1).name
+    script_runner._clean_problem_modules()
+    second = keras.layers.Dense(1).name
+    assert first != second  # the counter survived: no clear_session() happened
