@@ -1,0 +1,1 @@
+"""Training of the zoo's models: slice cache, tf.data augmentation, the fit loop and its outputs."""

@@ -1,0 +1,73 @@
+"""tf.data input pipelines: augmented, shuffled training batches and plain evaluation batches.
+
+Augmentations model what varies between CT slices of different patients and scanners while the
+diagnosis stays the same: orientation (LiTS volumes are not orientation-normalised, so both flips
+are legitimate), small in-plane rotation (patient positioning), Gaussian noise (dose) and slight
+blur (reconstruction kernel, slice thickness). Every random draw is a stateless op seeded per
+element from one ``seed``, so a run is repeatable regardless of tf.data's parallelism.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+MAX_ROTATION_DEG = 10.0
+MAX_NOISE_SIGMA = 6.0
+"""Grey levels (of 255)."""
+BLUR_PROBABILITY = 0.3
+_BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], np.float32)]))
+
+
+def _rotate(image: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
+    """Rotate an (S, S, 3) image by ``angle`` radians about its centre, filling with 0 (air)."""
+    size = tf.cast(tf.shape(image)[0], tf.float32)
+    centre = (size - 1.0) / 2.0
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    transform = tf.stack([cos, -sin, centre - cos * centre + sin * centre,
+                          sin, cos, centre - sin * centre - cos * centre, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+
+
+def _blur(image: tf.Tensor) -> tf.Tensor:
+    """3x3 binomial blur of each channel."""
+    kernel = tf.constant(np.repeat(_BLUR_KERNEL[:, :, None, None], 3, axis=2))
+    return tf.nn.depthwise_conv2d(image[None], kernel, [1, 1, 1, 1], "SAME")[0]
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One random augmentation of a float32 (S, S, 3) 0..255 image; ``seed`` is int64 (2,)."""
+    seeds = tf.random.experimental.stateless_split(seed, 6)
+    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    image = tf.image.stateless_random_flip_up_down(image, seeds[1])
+    limit = math.radians(MAX_ROTATION_DEG)
+    angle = tf.random.stateless_uniform([], seeds[2], -limit, limit)
+    image = _rotate(image, angle)
+    blur = tf.random.stateless_uniform([], seeds[3]) < BLUR_PROBABILITY
+    image = tf.cond(blur, lambda: _blur(image), lambda: image)
+    sigma = tf.random.stateless_uniform([], seeds[4], 0.0, MAX_NOISE_SIGMA)
+    image = image + sigma * tf.random.stateless_normal(tf.shape(image), seeds[5])
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def training_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int,
+                     seed: int) -> tf.data.Dataset:
+    """Shuffled, augmented batches (image float32 0..255, label float32), reshuffled each epoch."""
+    base = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)))
+    base = base.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    data = tf.data.Dataset.zip((base, seeds))
+
+    def _map(item: tuple[tf.Tensor, tf.Tensor], element_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return augment(tf.cast(item[0], tf.float32), element_seed), item[1]
+
+    return data.map(_map, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
+
+
+def evaluation_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int) -> tf.data.Dataset:
+    """Unaugmented batches in order (for validation during training)."""
+    data = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)))
+    return data.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(batch_size)

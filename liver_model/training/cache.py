@@ -1,0 +1,76 @@
+"""Decode and prepare every slice of a manifest once, into a uint8 array cached on disk.
+
+Why: decoding 512x512 JPEGs/DICOMs and cropping them costs far more CPU than a training step of a
+small model, and every epoch of every architecture would otherwise repeat it. The cache holds the
+output of :func:`liver_model.preprocessing.prepare` (the one preprocessing path shared with
+evaluation and the app) rounded to uint8: prepare's input is 8-bit, so rounding its area-resized
+output changes a pixel by at most half a grey level. The cache lives under ``<repo>/artifacts/``
+(gitignored: the images are licensed non-commercial and must never be committed) and is keyed by
+the manifest's path and content and the input size, so an edited manifest is rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from liver_model.evaluation import load_row_slice
+from liver_model.manifest import read_manifest
+from liver_model.preprocessing import PREPROCESSING_VERSION, prepare
+
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "cache"
+_CACHE_VERSION = 1
+"""Bump when prepare() changes so that stale caches are not reused."""
+
+
+@dataclass(frozen=True)
+class SliceCache:
+    """Prepared slices of one manifest, in manifest row order."""
+
+    images: np.ndarray
+    """uint8 (N, S, S, 3), prepare() output rounded."""
+    frame: pd.DataFrame
+    """The manifest (read_manifest) rows, same order as ``images``."""
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int (N,), 1 = tumour."""
+        return self.frame["y"].to_numpy(dtype=np.int64)
+
+
+def cache_path(manifest_path: Path, size: int, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    """Cache file for ``manifest_path`` at ``size``: changes when the manifest's bytes change."""
+    manifest_path = Path(manifest_path).resolve()
+    digest = hashlib.sha256()
+    digest.update(str(manifest_path).encode())
+    digest.update(manifest_path.read_bytes())
+    digest.update(f"{size}:{_CACHE_VERSION}:{PREPROCESSING_VERSION}".encode())
+    return cache_dir / f"{manifest_path.parent.name}_{size}px_{digest.hexdigest()[:12]}.npz"
+
+
+def load_or_build_cache(manifest_path: str | Path, size: int,
+                        cache_dir: Path = DEFAULT_CACHE_DIR, *, verbose: bool = True) -> SliceCache:
+    """Return the prepared slices of ``manifest_path``, building the cache file on first use."""
+    manifest_path = Path(manifest_path)
+    frame = read_manifest(manifest_path)
+    path = cache_path(manifest_path, size, cache_dir)
+    if path.is_file():
+        with np.load(path) as stored:
+            images = stored["images"]
+        if len(images) == len(frame):
+            return SliceCache(images=images, frame=frame)
+    images = np.empty((len(frame), size, size, 3), np.uint8)
+    indices = frame["slice_index"] if "slice_index" in frame else [None] * len(frame)
+    for i, (file_path, slice_index) in enumerate(zip(frame["path"], indices)):
+        tensor = prepare(load_row_slice(file_path, slice_index), size).tensor
+        images[i] = np.rint(tensor).astype(np.uint8)
+        if verbose and (i + 1) % 200 == 0:
+            print(f"  prepared {i + 1}/{len(frame)} slices", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, images=images)
+    temporary.replace(path)
+    return SliceCache(images=images, frame=frame)

@@ -1,0 +1,230 @@
+"""The shipped models: their cards, and loading one ready to predict.
+
+A shipped model is a folder ``assets/models/<model_id>/`` with ``model.weights.h5``, ``card.json``,
+``history.csv`` and ``MODEL_CARD.md``. Only weights are stored: a model is rebuilt with the
+registry's builder for the card's architecture and input size, then its weights are loaded. That
+needs no custom-object deserialisation and no pickled code, and it survives Keras upgrades that
+break ``.keras`` files (see STACK-FACTS).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from liver_model.errors import ModelNotFound
+from liver_model.registry import get_architecture
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+WEIGHTS_FILE = "model.weights.h5"
+CARD_FILE = "card.json"
+HISTORY_FILE = "history.csv"
+MARKDOWN_FILE = "MODEL_CARD.md"
+
+
+@dataclass
+class ModelCard:
+    """What a user must know about a shipped model (``card.json``)."""
+
+    model_id: str
+    architecture: str
+    family: str
+    input_size: int
+    params: int
+    initialisation: str
+    """"imagenet" or "scratch"."""
+    initialisation_detail: str
+    cam_layer: str
+    is_transformer: bool
+    file_size_bytes: int = 0
+    weights_dtype: str = "float32"
+    training_data: dict[str, Any] = field(default_factory=dict)
+    """manifest, split file, slices/patients/tumour slices per split."""
+    preprocessing: str = ("liver_model.preprocessing.prepare: body crop, square, area resize; "
+                          "float32 RGB 0..255; normalisation is a layer inside the model")
+    seed: int = 0
+    epochs_requested: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_val_auc: float | None = None
+    training_time_s: float = 0.0
+    hardware: str = ""
+    threshold: float = 0.5
+    threshold_rule: str = ""
+    validation_metrics: dict[str, Any] = field(default_factory=dict)
+    test_metrics: dict[str, Any] | None = None
+    """Filled by ``python -m liver_model evaluate`` on the test patients."""
+    notes: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+        """Build from ``card.json`` content, ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A shipped model ready to predict: Keras model plus its card and a compiled predict call."""
+
+    model_id: str
+    keras_model: keras.Model
+    card: ModelCard
+    _predict: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        size = self.card.input_size
+        model = self.keras_model
+
+        @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
+                     reduce_retracing=True)
+        def _predict(batch: tf.Tensor) -> tf.Tensor:
+            return model(batch, training=False)[:, 0]
+
+        self._predict = _predict
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    def predict_proba(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """p(tumour) (N,) for float32 (N, S, S, 3) 0..255 tensors from ``prepare``.
+
+        A compiled ``tf.function`` call: ``model.predict`` adds 100-170 ms per call (STACK-FACTS).
+        """
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim == 3:
+            batch = batch[None]
+        out = [self._predict(tf.constant(batch[i:i + batch_size])).numpy()
+               for i in range(0, len(batch), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def read_card(model_dir: Path) -> ModelCard:
+    """The card of the model in ``model_dir``."""
+    path = Path(model_dir) / CARD_FILE
+    if not path.is_file():
+        raise ModelNotFound(f"No model card in {Path(model_dir).name}.")
+    return ModelCard.from_dict(json.loads(path.read_text()))
+
+
+def write_card(model_dir: Path, card: ModelCard) -> None:
+    """Write ``card.json`` and re-render ``MODEL_CARD.md`` from it."""
+    model_dir = Path(model_dir)
+    (model_dir / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+    (model_dir / MARKDOWN_FILE).write_text(render_markdown(card))
+
+
+def list_shipped_models(models_dir: Path = DEFAULT_MODELS_DIR) -> list[ModelCard]:
+    """Cards of every model folder that has both a card and a weight file, sorted by id."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    return [read_card(d) for d in sorted(models_dir.iterdir())
+            if (d / CARD_FILE).is_file() and (d / WEIGHTS_FILE).is_file()]
+
+
+def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR) -> LoadedModel:
+    """Rebuild ``model_id`` from the registry and load its weights."""
+    model_dir = Path(models_dir) / model_id
+    weights = model_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        known = ", ".join(c.model_id for c in list_shipped_models(models_dir)) or "none"
+        raise ModelNotFound(f"Model '{model_id}' is not shipped (available: {known}).")
+    card = read_card(model_dir)
+    model = get_architecture(card.architecture).build(card.input_size)
+    model.load_weights(weights)
+    return LoadedModel(model_id=model_id, keras_model=model, card=card)
+
+
+def save_weights(model: keras.Model, path: Path, *, dtype: str = "float32") -> None:
+    """Save ``model``'s weights; ``dtype="float16"`` halves the file (weights are cast on load).
+
+    Why float16 is offered: the shipped models must fit in 150 MB together and ResNet50V2 alone
+    is 94 MB in float32. Prediction still runs in float32; only storage is rounded.
+    """
+    path = Path(path)
+    # A fresh functional view over the same layers has no optimizer, so its state (twice the
+    # model's size for AdamW) stays out of the shipped file.
+    keras.Model(model.inputs, model.outputs, name=model.name).save_weights(path)
+    if dtype == "float32":
+        return
+    if dtype != "float16":
+        raise ValueError(f"unsupported weight storage dtype {dtype}")
+    half = path.with_suffix(".half.h5")
+    with h5py.File(path, "r") as source, h5py.File(half, "w") as target:
+        def _copy(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                data = obj[()]
+                if isinstance(data, np.ndarray) and data.dtype == np.float32:
+                    data = data.astype(np.float16)
+                target.create_dataset(name, data=data)
+            else:
+                target.require_group(name)
+            for key, value in obj.attrs.items():
+                target[name].attrs[key] = value
+        for key, value in source.attrs.items():
+            target.attrs[key] = value
+        source.visititems(_copy)
+    half.replace(path)
+
+
+def render_markdown(card: ModelCard) -> str:
+    """Human-readable model card (``MODEL_CARD.md``) from the card's data."""
+    data = card.training_data
+    lines = [
+        f"# Model card: `{card.model_id}`",
+        "",
+        f"- **Architecture**: {card.architecture} ({card.family}), input {card.input_size}x"
+        f"{card.input_size} RGB (3-window CT encoding), {card.params:,} parameters",
+        f"- **Weights file**: {card.file_size_bytes / 1e6:.1f} MB, stored as {card.weights_dtype}",
+        f"- **Initialisation**: {card.initialisation} — {card.initialisation_detail}",
+        f"- **Preprocessing**: {card.preprocessing}",
+        f"- **Grad-CAM layer**: `{card.cam_layer}`"
+        + (" (token grid of a transformer)" if card.is_transformer else ""),
+        f"- **Training data**: `{data.get('manifest', '?')}`, split file "
+        f"`{data.get('split_file', '?')}` (patient-level)",
+    ]
+    for split in ("train", "val", "test"):
+        info = data.get(split)
+        if info:
+            lines.append(f"  - {split}: {info['slices']} slices ({info['tumour_slices']} tumour) "
+                         f"from {info['patients']} patients")
+    lines += [
+        f"- **Training**: seed {card.seed}, {card.epochs_run} of {card.epochs_requested} epochs run "
+        f"(early stopping on validation ROC AUC), best epoch {card.best_epoch} "
+        f"(val AUC {_fmt(card.best_val_auc)}), {card.training_time_s / 60:.1f} min on {card.hardware}",
+        f"- **Decision threshold**: {card.threshold:.4f} — {card.threshold_rule}",
+        "",
+        "## Metrics",
+        "",
+        "| set | n | ROC AUC | PR AUC | sensitivity | specificity | accuracy | F1 | Brier |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in (("validation patients", card.validation_metrics),
+                    ("test patients", card.test_metrics)):
+        if m:
+            lines.append(f"| {name} | {m['n']} | {_fmt(m['roc_auc'])} | {_fmt(m['pr_auc'])} | "
+                         f"{_fmt(m['sensitivity'])} | {_fmt(m['specificity'])} | "
+                         f"{_fmt(m['accuracy'])} | {_fmt(m['f1'])} | {_fmt(m['brier'])} |")
+    if not card.test_metrics:
+        lines.append("| test patients | not evaluated yet (`python -m liver_model evaluate`) |"
+                     " | | | | | | |")
+    if card.notes:
+        lines += ["", "## Notes", "", card.notes]
+    lines += ["", "Research prototype: not a medical device; not for clinical decisions.", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,103 @@
+"""Training runs end to end on real slices: augmentation, one fit step, the written model folder."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liver_model.__main__ import main
+from liver_model.evaluation import load_row_slice
+from liver_model.manifest import read_manifest
+from liver_model.preprocessing import prepare
+from liver_model.registry import ARCHITECTURES
+from liver_model.splits import split_for_manifest
+from liver_model.training.augment import augment, training_dataset
+from liver_model.training.cache import SliceCache
+from liver_model.training.trainer import HISTORY_COLUMNS, TrainConfig, train
+from liver_model.zoo import load_model
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(lits_manifest: Path) -> SliceCache:
+    """Six real slices per split (both classes), prepared like the real cache."""
+    frame = split_for_manifest(read_manifest(lits_manifest), "lits_windowed_jpg")
+    rows = [index for _, group in frame.groupby(["split", "y"])
+            for index in group.index[:: max(1, len(group) // 3)][:3]]
+    picked = frame.loc[rows].drop(columns="split").reset_index(drop=True)
+    images = np.stack([np.rint(prepare(load_row_slice(p), SIZE).tensor).astype(np.uint8)
+                       for p in picked["path"]])
+    return SliceCache(images=images, frame=picked)
+
+
+def test_augment_is_seeded_and_keeps_range(tiny_cache: SliceCache) -> None:
+    image = tiny_cache.images[0].astype(np.float32)
+    a = augment(image, np.array([1, 2], np.int64)).numpy()
+    b = augment(image, np.array([1, 2], np.int64)).numpy()
+    c = augment(image, np.array([3, 4], np.int64)).numpy()
+    assert a.shape == image.shape and a.min() >= 0 and a.max() <= 255
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c) and not np.allclose(a, image)
+
+
+def test_training_dataset_batches(tiny_cache: SliceCache) -> None:
+    data = training_dataset(tiny_cache.images, tiny_cache.labels, batch_size=4, seed=0)
+    images, labels = next(iter(data))
+    assert images.shape == (4, SIZE, SIZE, 3) and labels.shape == (4,)
+
+
+def test_one_training_run_writes_a_loadable_model(tiny_cache: SliceCache, lits_manifest: Path,
+                                                  tmp_path: Path) -> None:
+    out = tmp_path / "mobilenet_tiny"
+    config = TrainConfig(epochs=1, size=SIZE, seed=1, batch_size=4, steps_per_epoch=1)
+    card = train(ARCHITECTURES["mobilenet_v3_small"], lits_manifest, out, config, cache=tiny_cache)
+    assert {p.name for p in out.iterdir()} >= {"model.weights.h5", "card.json", "history.csv",
+                                               "MODEL_CARD.md"}
+    with (out / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 1
+    assert np.isfinite(float(rows[0]["loss"])) and rows[0]["val_auc"] != ""
+    stored = json.loads((out / "card.json").read_text())
+    assert stored["epochs_run"] == 1 and stored["training_data"]["val"]["patients"] >= 1
+    assert 0.0 <= card.threshold <= 1.0
+    assert stored["training_data"]["split_file"] == "assets/splits/lits_windowed_jpg.json"
+    loaded = load_model("mobilenet_tiny", models_dir=tmp_path)
+    p = loaded.predict_proba(tiny_cache.images[:2].astype(np.float32))
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+
+
+def test_imagenet_init_loads_pretrained_backbone(tiny_cache: SliceCache, lits_manifest: Path,
+                                                 tmp_path: Path) -> None:
+    spec = ARCHITECTURES["efficientnet_lite0"]
+    config = TrainConfig(epochs=2, size=SIZE, seed=1, init="imagenet", head_epochs=1,
+                         batch_size=4, steps_per_epoch=1)
+    card = train(spec, lits_manifest, tmp_path / "lite", config, cache=tiny_cache)
+    assert card.initialisation == "imagenet" and card.epochs_run == 2
+    # Head-only epoch then fine-tuning at lr/10 with BatchNorm frozen: BN stats stay ImageNet's.
+    reference = spec.build(SIZE)
+    spec.pretrained_loader(reference, spec.pretrained_weights)
+    trained = load_model("lite", models_dir=tmp_path).keras_model
+    bn = "stem_bn"
+    assert np.allclose(trained.get_layer(bn).get_weights()[2], reference.get_layer(bn).get_weights()[2])
+
+
+@pytest.mark.parametrize("arch,size", [("vgg16", 64), ("inception_v3", 75)])
+def test_cli_trains_one_step(arch: str, size: int, lits_manifest: Path, tmp_path: Path) -> None:
+    """The slow architectures train from the CLI, on a small manifest of real LiTS slices."""
+    frame = split_for_manifest(read_manifest(lits_manifest), "lits_windowed_jpg")
+    rows = [index for _, group in frame.groupby(["split", "y"]) for index in group.index[:2]]
+    small = tmp_path / "small" / "manifest.csv"
+    small.parent.mkdir()
+    frame.loc[rows, ["path", "label", "mask_path", "patient_id"]].to_csv(small, index=False)
+    out = tmp_path / arch
+    code = main(["train", "--arch", arch, "--manifest", str(small), "--epochs", "1",
+                 "--size", str(size), "--steps-per-epoch", "1", "--batch-size", "4",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["architecture"] == arch and card["input_size"] == size
+    assert card["training_data"]["train"]["slices"] == 4 and card["epochs_run"] == 1
