@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from liver_model.errors import ModelNotFound
+from liver_model.preprocessing import PREPROCESSING_VERSION
 from liver_model.registry import get_architecture
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -49,6 +50,8 @@ class ModelCard:
     """manifest, split file, slices/patients/tumour slices per split."""
     preprocessing: str = ("liver_model.preprocessing.prepare: body crop, square, area resize; "
                           "float32 RGB 0..255; normalisation is a layer inside the model")
+    preprocessing_version: int = 1
+    """``PREPROCESSING_VERSION`` the model was trained with; cards older than the field are 1."""
     seed: int = 0
     epochs_requested: int = 0
     epochs_run: int = 0
@@ -142,6 +145,12 @@ def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR) -> LoadedMo
         known = ", ".join(c.model_id for c in list_shipped_models(models_dir)) or "none"
         raise ModelNotFound(f"Model '{model_id}' is not shipped (available: {known}).")
     card = read_card(model_dir)
+    if card.preprocessing_version != PREPROCESSING_VERSION:
+        raise ModelNotFound(
+            f"Model '{model_id}' was trained on slices prepared by preprocessing version "
+            f"{card.preprocessing_version}, but this LiverLens prepares them with version "
+            f"{PREPROCESSING_VERSION}; its predictions would not be trustworthy. Retrain it "
+            f"with `python -m liver_model train`.")
     model = get_architecture(card.architecture).build(card.input_size)
     model.load_weights(weights)
     return LoadedModel(model_id=model_id, keras_model=model, card=card)

@@ -1,6 +1,8 @@
 """Shipped models: cards are complete, each model loads and predicts real slices."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,9 @@ import pytest
 from liver_model.errors import ModelNotFound
 from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
-from liver_model.preprocessing import prepare
+from liver_model.preprocessing import PREPROCESSING_VERSION, prepare
 from liver_model.registry import ARCHITECTURES
-from liver_model.zoo import list_shipped_models, load_model, save_weights
+from liver_model.zoo import DEFAULT_MODELS_DIR, list_shipped_models, load_model, save_weights
 
 FAST_MODEL = "mobilenet_v3_small"
 
@@ -26,6 +28,8 @@ def test_shipped_models_have_complete_cards() -> None:
         assert card.training_data["split_file"].startswith("assets/splits/")
         assert 0.0 < card.threshold < 1.0 and card.epochs_run >= 1 and card.hardware
         assert card.test_metrics is not None, f"{card.model_id}: run evaluate --update-cards"
+        assert card.preprocessing_version == PREPROCESSING_VERSION, (
+            f"{card.model_id} was trained with other preprocessing: retrain it")
     total = sum(c.file_size_bytes for c in cards)
     assert total < 150e6
 
@@ -47,6 +51,19 @@ def test_shipped_model_predicts_real_jpeg_and_dicom(lits_manifest: Path, ircadb_
 def test_unknown_model_raises() -> None:
     with pytest.raises(ModelNotFound):
         load_model("no_such_model")
+
+
+def test_model_trained_with_other_preprocessing_is_refused(tmp_path: Path) -> None:
+    """A slice must be prepared for a model exactly as its training slices were."""
+    source = Path(list_shipped_models()[0].model_id)
+    shipped = DEFAULT_MODELS_DIR / source
+    stale = tmp_path / source
+    shutil.copytree(shipped, stale)
+    card = json.loads((stale / "card.json").read_text())
+    card["preprocessing_version"] = PREPROCESSING_VERSION - 1
+    (stale / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelNotFound, match="preprocessing version"):
+        load_model(str(source), models_dir=tmp_path)
 
 
 def test_float16_storage_halves_file_and_keeps_predictions(tmp_path: Path) -> None:

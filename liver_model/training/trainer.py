@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from liver_model import metrics
 from liver_model.manifest import dataset_name
+from liver_model.preprocessing import PREPROCESSING_VERSION
 from liver_model.registry import ArchSpec
 from liver_model.splits import SPLITS_DIR, load_split, split_for_manifest
 from liver_model.training.augment import evaluation_dataset, training_dataset
@@ -204,6 +205,7 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
             + _fine_tuning_text(config, train_all_layers) if config.init == "imagenet" else
             "random (Keras default initialisers), trained from scratch on this data only"),
         cam_layer=spec.cam_layer, is_transformer=spec.is_transformer,
+        preprocessing_version=PREPROCESSING_VERSION,
         file_size_bytes=weights_path.stat().st_size, weights_dtype=config.weights_dtype,
         training_data={"manifest": f"{dataset}/{Path(manifest_path).name}",
                        "split_file": _split_file_used(frame, splits_dir),
