@@ -1,0 +1,72 @@
+"""The explain-eval runner on a tiny model and real test-split tumour slices."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from liver_model.explain.evaluate import (SLICE_METRICS, evaluate_explanations, load_eval_slices,
+                                          select_tumour_rows, summarise)
+from liver_model.manifest import dataset_name, read_manifest
+from liver_model.splits import split_for_manifest
+
+
+def tiny_cnn() -> keras.Model:
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((48, 48, 3))
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="features")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x))
+
+
+@pytest.fixture(scope="module")
+def test_split(lits_manifest: Path):
+    return split_for_manifest(read_manifest(lits_manifest), dataset_name(lits_manifest))
+
+
+def test_selection_is_seeded_and_keeps_only_sizeable_test_tumours(test_split):
+    rows = select_tumour_rows(test_split, split="test", max_slices=5, seed=3)
+    again = select_tumour_rows(test_split.sample(frac=1.0, random_state=0), split="test",
+                               max_slices=5, seed=3)
+    assert list(rows["path"]) == list(again["path"])
+    assert len(rows) == 5
+    assert (rows["split"] == "test").all() and (rows["y"] == 1).all()
+    assert (rows["tumour_pixels"].astype(int) >= 100).all()
+    other = select_tumour_rows(test_split, split="test", max_slices=5, seed=4)
+    assert list(other["path"]) != list(rows["path"])
+
+
+def test_runner_reports_mean_and_spread_per_model_and_method(test_split, lits_manifest):
+    rows = select_tumour_rows(test_split, split="test", max_slices=2, seed=0)
+    slices = load_eval_slices(rows, lits_manifest.parent)
+    assert all(not Path(s.name).is_absolute() for s in slices)
+    report = evaluate_explanations({"tiny": tiny_cnn()}, slices, ["gradcam", "saliency"],
+                                   sanity_slices=1)
+    json.dumps(report, allow_nan=False)
+    for method in ("gradcam", "saliency"):
+        result = report["models"]["tiny"][method]
+        assert set(result["metrics"]) == set(SLICE_METRICS)
+        assert len(result["per_slice"]) == 2
+        runtime = result["metrics"]["runtime_s"]
+        assert runtime["n"] == 2 and runtime["mean"] > 0
+        assert runtime["q25"] <= runtime["median"] <= runtime["q75"]
+        for key in ("deletion_auc", "insertion_auc"):
+            assert 0.0 <= result["metrics"][key]["mean"] <= 1.0
+        assert result["randomisation_rank_correlation"]["n"] <= 1
+    chance = report["chance"]["tiny"]
+    for key in ("chance_energy_tumour", "chance_energy_liver"):
+        assert 0.0 < chance[key]["mean"] < 1.0
+    assert chance["chance_energy_tumour"]["mean"] < chance["chance_energy_liver"]["mean"]
+
+
+def test_summary_ignores_undefined_values():
+    stats = summarise([1.0, None, 3.0, math.nan, 2.0])
+    assert stats["n"] == 3 and stats["mean"] == 2.0 and stats["median"] == 2.0
+    assert stats["std"] == pytest.approx(np.std([1.0, 2.0, 3.0]))
+    assert summarise([None])["mean"] is None
