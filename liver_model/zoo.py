@@ -52,6 +52,8 @@ class ModelCard:
                           "float32 RGB 0..255; normalisation is a layer inside the model")
     preprocessing_version: int = 1
     """``PREPROCESSING_VERSION`` the model was trained with; cards older than the field are 1."""
+    tumour_map_weight: float = 0.0
+    """Weight of the tumour-map loss during training (0: trained on slice labels only)."""
     seed: int = 0
     epochs_requested: int = 0
     epochs_run: int = 0
@@ -198,9 +200,13 @@ def render_markdown(card: ModelCard) -> str:
         f"{card.input_size} RGB (3-window CT encoding), {card.params:,} parameters",
         f"- **Weights file**: {card.file_size_bytes / 1e6:.1f} MB, stored as {card.weights_dtype}",
         f"- **Initialisation**: {card.initialisation} — {card.initialisation_detail}",
-        f"- **Preprocessing**: {card.preprocessing}",
+        f"- **Preprocessing**: {card.preprocessing} (version {card.preprocessing_version})",
         f"- **Grad-CAM layer**: `{card.cam_layer}`"
         + (" (token grid of a transformer)" if card.is_transformer else ""),
+        "- **Supervision**: " + (
+            f"slice labels plus tumour masks (tumour-map loss, weight {card.tumour_map_weight:g}, on "
+            "the Grad-CAM layer; see liver_model/training/tumour_map.py)"
+            if card.tumour_map_weight > 0 else "slice labels only"),
         f"- **Training data**: `{data.get('manifest', '?')}`, split file "
         f"`{data.get('split_file', '?')}` (patient-level)",
     ]

@@ -17,6 +17,8 @@ from liver_model.splits import split_for_manifest
 from liver_model.training.augment import augment, training_dataset
 from liver_model.training.cache import SliceCache
 from liver_model.training.trainer import HISTORY_COLUMNS, TrainConfig, train
+from liver_model.training.tumour_map import with_tumour_map_loss
+from liver_model.masks import load_label_mask
 from liver_model.zoo import load_model
 
 SIZE = 64
@@ -101,3 +103,37 @@ def test_cli_trains_one_step(arch: str, size: int, lits_manifest: Path, tmp_path
     card = json.loads((out / "card.json").read_text())
     assert card["architecture"] == arch and card["input_size"] == size
     assert card["training_data"]["train"]["slices"] == 4 and card["epochs_run"] == 1
+
+
+def test_tumour_map_loss_adds_the_mask_cross_entropy() -> None:
+    """The added loss is weight x BCE(map, area-downsampled mask): zero-ish for a perfect map."""
+    model = ARCHITECTURES["vit"].build(SIZE)
+    training_model = with_tumour_map_loss(model, ARCHITECTURES["vit"].cam_layer, weight=2.0)
+    layer = training_model.get_layer("tumour_map_loss")
+    grid = model.get_layer(ARCHITECTURES["vit"].cam_layer).output.shape[1]
+    mask = np.zeros((1, SIZE, SIZE), np.float32)
+    mask[0, : SIZE // 2] = 1.0  # top half is "tumour"
+    predicted = np.full((1, grid, grid, 1), 0.5, np.float32)
+    p = np.array([[0.3]], np.float32)
+    out = layer(p, predicted, mask)
+    np.testing.assert_allclose(np.asarray(out), p)
+    assert len(layer.losses) == 1
+    np.testing.assert_allclose(float(layer.losses[0]), 2.0 * np.log(2.0), rtol=1e-5)
+
+
+def test_training_with_tumour_map_loss_ships_a_plain_registry_model(
+        tiny_cache: SliceCache, lits_manifest: Path, tmp_path: Path) -> None:
+    masks = np.stack([prepare(load_row_slice(p), SIZE).to_model(load_label_mask(m).tumour)
+                      for p, m in zip(tiny_cache.frame["path"], tiny_cache.frame["mask_path"])])
+    assert masks[tiny_cache.labels == 1].any(), "tumour slices must carry tumour pixels"
+    cache = SliceCache(images=tiny_cache.images, frame=tiny_cache.frame,
+                       tumour_masks=masks.astype(np.uint8))
+    out = tmp_path / "vit_map"
+    config = TrainConfig(epochs=1, size=SIZE, seed=1, batch_size=4, steps_per_epoch=1,
+                         tumour_map_weight=1.0)
+    card = train(ARCHITECTURES["vit"], lits_manifest, out, config, cache=cache)
+    assert card.tumour_map_weight == 1.0
+    loaded = load_model("vit_map", models_dir=tmp_path)
+    assert "tumour_map" not in {layer.name for layer in loaded.keras_model.layers}
+    p = loaded.predict_proba(cache.images[:2].astype(np.float32))
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))

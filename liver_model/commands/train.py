@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --init imagenet: let BatchNorm statistics adapt while fine-tuning")
     parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                         help="storage precision of the shipped weight file")
+    parser.add_argument("--tumour-map-weight", type=float, default=0.0,
+                        help="weight of the auxiliary loss that makes the Grad-CAM layer predict the "
+                             "tumour mask (0 = slice labels only)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where the prepared-slice cache goes (default <repo>/artifacts/cache)")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                          learning_rate=args.lr, patience=args.patience,
                          head_epochs=args.head_epochs,
                          freeze_pretrained_bn=not args.train_bn, weights_dtype=args.weights_dtype,
-                         steps_per_epoch=args.steps_per_epoch)
+                         steps_per_epoch=args.steps_per_epoch,
+                         tumour_map_weight=args.tumour_map_weight)
     cache = load_or_build_cache(args.manifest, config.size, args.cache_dir or DEFAULT_CACHE_DIR)
     card = train(spec, args.manifest, out, config, cache=cache)
     print(f"{card.model_id}: {card.epochs_run} epochs, best epoch {card.best_epoch} "

@@ -9,6 +9,7 @@ element from one ``seed``, so a run is repeatable regardless of tf.data's parall
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -40,34 +41,56 @@ def _blur(image: tf.Tensor) -> tf.Tensor:
 
 def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """One random augmentation of a float32 (S, S, 3) 0..255 image; ``seed`` is int64 (2,)."""
+    return augment_with_mask(image, tf.zeros(tf.shape(image)[:2]), seed)[0]
+
+
+def augment_with_mask(image: tf.Tensor, mask: tf.Tensor,
+                      seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Augment an image and its (S, S) tumour mask with the same flips and rotation.
+
+    Noise and blur change intensities only, so they touch the image, not the mask.
+    """
     seeds = tf.random.experimental.stateless_split(seed, 6)
-    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
-    image = tf.image.stateless_random_flip_up_down(image, seeds[1])
+    stack = tf.concat([image, tf.cast(mask, tf.float32)[..., None]], axis=-1)
+    stack = tf.image.stateless_random_flip_left_right(stack, seeds[0])
+    stack = tf.image.stateless_random_flip_up_down(stack, seeds[1])
     limit = math.radians(MAX_ROTATION_DEG)
-    angle = tf.random.stateless_uniform([], seeds[2], -limit, limit)
-    image = _rotate(image, angle)
+    stack = _rotate(stack, tf.random.stateless_uniform([], seeds[2], -limit, limit))
+    image, mask = stack[..., :3], stack[..., 3]
     blur = tf.random.stateless_uniform([], seeds[3]) < BLUR_PROBABILITY
     image = tf.cond(blur, lambda: _blur(image), lambda: image)
     sigma = tf.random.stateless_uniform([], seeds[4], 0.0, MAX_NOISE_SIGMA)
     image = image + sigma * tf.random.stateless_normal(tf.shape(image), seeds[5])
-    return tf.clip_by_value(image, 0.0, 255.0)
+    return tf.clip_by_value(image, 0.0, 255.0), mask
 
 
-def training_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int,
-                     seed: int) -> tf.data.Dataset:
-    """Shuffled, augmented batches (image float32 0..255, label float32), reshuffled each epoch."""
-    base = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)))
+def training_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int,
+                     masks: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled, augmented batches, reshuffled each epoch.
+
+    Elements are (image float32 0..255, label float32), or ((image, tumour mask), label) when
+    ``masks`` is given (for the tumour-map loss of :mod:`liver_model.training.tumour_map`).
+    """
+    with_mask = masks is not None
+    masks = masks if with_mask else np.zeros(images.shape[:3], np.uint8)
+    base = tf.data.Dataset.from_tensor_slices((images, masks, labels.astype(np.float32)))
     base = base.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     data = tf.data.Dataset.zip((base, seeds))
 
-    def _map(item: tuple[tf.Tensor, tf.Tensor], element_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return augment(tf.cast(item[0], tf.float32), element_seed), item[1]
+    def _map(item: tuple[tf.Tensor, ...], element_seed: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        image, mask = augment_with_mask(tf.cast(item[0], tf.float32), item[1], element_seed)
+        return ((image, mask) if with_mask else image), item[2]
 
     return data.map(_map, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
 
 
-def evaluation_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int) -> tf.data.Dataset:
-    """Unaugmented batches in order (for validation during training)."""
-    data = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)))
-    return data.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(batch_size)
+def evaluation_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int,
+                       masks: np.ndarray | None = None) -> tf.data.Dataset:
+    """Unaugmented batches in order (for validation during training); masks as in training."""
+    inputs: Any = images if masks is None else (images, masks)
+    data = tf.data.Dataset.from_tensor_slices((inputs, labels.astype(np.float32)))
+    if masks is None:
+        return data.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(batch_size)
+    return data.map(lambda x, y: ((tf.cast(x[0], tf.float32), tf.cast(x[1], tf.float32)), y)
+                    ).batch(batch_size)

@@ -33,6 +33,7 @@ from liver_model.preprocessing import PREPROCESSING_VERSION
 from liver_model.registry import ArchSpec
 from liver_model.splits import SPLITS_DIR, load_split, split_for_manifest
 from liver_model.training.augment import evaluation_dataset, training_dataset
+from liver_model.training.tumour_map import with_tumour_map_loss
 from liver_model.training.cache import SliceCache, load_or_build_cache
 from liver_model.zoo import HISTORY_FILE, WEIGHTS_FILE, ModelCard, save_weights, write_card
 
@@ -63,6 +64,8 @@ class TrainConfig:
     """ImageNet init only: keep BatchNorm in inference mode with ImageNet statistics while
     fine-tuning (False lets BN adapt to CT intensities, which differ a lot from photographs)."""
     weights_dtype: str = "float32"
+    tumour_map_weight: float = 0.0
+    """> 0: add the tumour-map loss (:mod:`liver_model.training.tumour_map`) with this weight."""
     steps_per_epoch: int | None = None
     """Cap on batches per epoch (None = all); lets tests and smoke runs take one step."""
 
@@ -157,9 +160,18 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
 
     y_train = y[index["train"]]
     class_weight = {c: len(y_train) / (2.0 * max(int(np.sum(y_train == c)), 1)) for c in (0, 1)}
+    masks = None
+    fit_model = model
+    if config.tumour_map_weight > 0:
+        if cache.tumour_masks is None:
+            raise ValueError("the tumour-map loss needs tumour masks in the slice cache")
+        masks = cache.tumour_masks
+        fit_model = with_tumour_map_loss(model, spec.cam_layer, config.tumour_map_weight)
     train_data = training_dataset(x[index["train"]], y_train, batch_size=config.batch_size,
+                                  masks=None if masks is None else masks[index["train"]],
                                   seed=config.seed)
-    val_data = evaluation_dataset(x[index["val"]], y[index["val"]], batch_size=64)
+    val_data = evaluation_dataset(x[index["val"]], y[index["val"]], batch_size=64,
+                                  masks=None if masks is None else masks[index["val"]])
     steps = config.steps_per_epoch or int(np.ceil(len(y_train) / config.batch_size))
     keep_best = KeepBest()
     callbacks = [keep_best, HistoryWriter(out_dir / HISTORY_FILE),
@@ -171,9 +183,9 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
     epochs_done = 0
     if config.init == "imagenet" and config.head_epochs > 0:
         _set_backbone_trainable(model, False)
-        _compile(model, config.learning_rate, steps * config.head_epochs)
+        _compile(fit_model, config.learning_rate, steps * config.head_epochs)
         head_epochs = min(config.head_epochs, config.epochs)
-        history = model.fit(train_data.repeat() if config.steps_per_epoch else train_data,
+        history = fit_model.fit(train_data.repeat() if config.steps_per_epoch else train_data,
                             epochs=head_epochs, **fit)
         epochs_done = len(history.epoch)
         stopped_early = epochs_done < head_epochs
@@ -184,12 +196,12 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
         learning_rate = config.learning_rate
     train_all_layers = not stopped_early and epochs_done < config.epochs
     if train_all_layers:
-        _compile(model, learning_rate, steps * (config.epochs - epochs_done))
-        history = model.fit(train_data.repeat() if config.steps_per_epoch else train_data,
+        _compile(fit_model, learning_rate, steps * (config.epochs - epochs_done))
+        history = fit_model.fit(train_data.repeat() if config.steps_per_epoch else train_data,
                             initial_epoch=epochs_done, epochs=config.epochs, **fit)
         epochs_done = epochs_done + len(history.epoch)
     if keep_best.best_weights is not None:
-        model.set_weights(keep_best.best_weights)
+        fit_model.set_weights(keep_best.best_weights)
 
     p_val = _predict(model, x[index["val"]])
     threshold = metrics.choose_threshold(y[index["val"]], p_val)
@@ -219,6 +231,7 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
         threshold_rule=(f"highest threshold with sensitivity >= {metrics.DEFAULT_MIN_SENSITIVITY:.2f} "
                         "on the validation patients"),
         validation_metrics=metrics.binary_metrics(y[index["val"]], p_val, threshold),
+        tumour_map_weight=config.tumour_map_weight,
         notes=_trade_off_note(config),
     )
     write_card(out_dir, card)
