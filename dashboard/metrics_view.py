@@ -52,6 +52,19 @@ def load_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def per_patient_table(per_model: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per model x test patient (from evaluate's ``per_patient``); empty if absent.
+
+    Pooled metrics over a handful of test patients can hide a patient scored backwards; this
+    table shows where each model fails.
+    """
+    rows = [{"model": model_id, "patient": patient,
+             **{k: v for k, v in own.items() if k != "undefined"}}
+            for model_id, result in per_model.items()
+            for patient, own in (result.get("per_patient") or {}).items()]
+    return pd.DataFrame(rows)
+
+
 def quality_table(report: dict[str, Any], model_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per model x method: mean (or median runtime) of each quality metric, plus chance.
 

@@ -64,10 +64,30 @@ def _model_result(loaded: LoadedModel, frame: pd.DataFrame, tensors: np.ndarray,
         "input_size": card.input_size,
         "threshold_source": card.threshold_rule,
         "curves": metrics.curves(y, p),
+        "per_patient": per_patient_metrics(frame["patient_id"].to_numpy(), y, p, card.threshold),
         "probabilities": {str(Path(path).relative_to(root)): round(float(prob), 6)
                           for path, prob in zip(frame["path"], p)},
     })
     return result
+
+
+def per_patient_metrics(patients: np.ndarray, y: np.ndarray, p: np.ndarray,
+                        threshold: float) -> dict[str, dict[str, Any]]:
+    """Metrics of each patient's slices on their own.
+
+    Why: pooled slice metrics over five test patients hide that one patient can be scored
+    backwards (lits-039 is); reviewers need to see which patients a model fails on.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for patient in sorted(set(patients.tolist())):
+        own = patients == patient
+        result = metrics.binary_metrics(y[own], p[own], threshold)
+        keep = ("n", "n_tumour", "n_normal", "roc_auc", "sensitivity", "specificity", "accuracy",
+                "undefined")
+        out[patient] = {k: result[k] for k in keep}
+        out[patient]["mean_p_tumour_slices"] = float(p[own & (y == 1)].mean()) if result["n_tumour"] else None
+        out[patient]["mean_p_normal_slices"] = float(p[own & (y == 0)].mean()) if result["n_normal"] else None
+    return out
 
 
 def evaluate_models(manifest_path: str | Path, *, model_ids: Sequence[str] | None = None,

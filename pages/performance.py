@@ -39,6 +39,14 @@ else:
                        file_name="liverlens_test_metrics.csv", mime="text/csv", key="performance_csv")
     st.plotly_chart(charts.metric_bars_figure(metrics_view.bar_table(chosen)), key="performance_bars")
 
+    patients = metrics_view.per_patient_table(chosen)
+    if not patients.empty:
+        st.subheader("Per test patient")
+        st.caption("The same slices, patient by patient: a ROC AUC under 0.5 means the model ranks "
+                   "that patient's tumour slices below its normal ones. Empty AUC: the patient "
+                   "has slices of one class only.")
+        st.dataframe(patients.round(3), hide_index=True, width="stretch")
+
     st.subheader("Confusion matrices")
     normalised = st.toggle("Row-normalised (diagonal = specificity, sensitivity)", key="performance_norm")
     cols = st.columns(min(3, len(chosen)))

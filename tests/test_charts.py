@@ -184,6 +184,11 @@ def test_metrics_view_reshapes_the_shipped_test_report() -> None:
     for mean_pred, frac in metrics_view.calibration_curves(per_model).values():
         assert np.all((mean_pred >= 0) & (mean_pred <= 1)) and np.all((frac >= 0) & (frac <= 1))
     assert "patients" in metrics_view.report_summary(report)
+    patients = metrics_view.per_patient_table(per_model)
+    assert len(patients) == len(per_model) * len(report["patients"])
+    for model_id, m in per_model.items():
+        own = patients[patients["model"] == model_id]
+        assert own["n"].sum() == m["n"] and own["n_tumour"].sum() == m["n_tumour"]
 
 
 def test_quality_table_reads_means_medians_and_chance_levels() -> None:

@@ -33,6 +33,24 @@ def test_report_has_all_fields(test_split_report: dict) -> None:
     assert result["curves"]["roc"] is not None and len(result["curves"]["calibration"]) == 10
 
 
+def test_per_patient_auc_agrees_with_sklearn(test_split_report: dict, lits_manifest: Path) -> None:
+    result = test_split_report["models"][MODEL]
+    frame = read_manifest(lits_manifest)
+    root = lits_manifest.parent
+    rows = {str(Path(p).relative_to(root)): (y, pid)
+            for p, y, pid in zip(frame["path"], frame["y"], frame["patient_id"])}
+    assert set(result["per_patient"]) == set(test_split_report["patients"])
+    for patient, own in result["per_patient"].items():
+        paths = [k for k in result["probabilities"] if rows[k][1] == patient]
+        y = np.array([rows[k][0] for k in paths])
+        p = np.array([result["probabilities"][k] for k in paths])
+        assert own["n"] == len(paths) and own["n_tumour"] == int(y.sum())
+        if 0 < y.sum() < len(y):
+            assert own["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-4)
+        else:
+            assert own["roc_auc"] is None and "roc_auc" in own["undefined"]
+
+
 def test_metrics_agree_with_sklearn(test_split_report: dict, lits_manifest: Path) -> None:
     result = test_split_report["models"][MODEL]
     frame = read_manifest(lits_manifest)

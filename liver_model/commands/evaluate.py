@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if args.update_cards:
             model_dir = args.models_dir / model_id
             card = read_card(model_dir)
-            card.test_metrics = {k: v for k, v in result.items() if k not in ("curves", "probabilities")}
+            card.test_metrics = {k: v for k, v in result.items() if k not in ("curves", "probabilities", "per_patient")}
             card.test_metrics["dataset"] = report["manifest"]
             write_card(model_dir, card)
     print(f"wrote {args.out}")
