@@ -65,14 +65,24 @@ def parsed_slices(file_sha: str, file_name: str, _data: bytes) -> tuple[CTSlice,
     return tuple(load_slices(_data, file_name))
 
 
+@st.cache_resource(max_entries=256, show_spinner=False)
+def prepared_slice(file_sha: str, index_in_file: int, size: int, _ct: CTSlice) -> Any:
+    """The slice as models of input ``size`` see it (:func:`liver_model.preprocessing.prepare`).
+
+    Shared by every model's prediction and explanation of one uploaded slice, so the body crop
+    and resize run once per slice and input size instead of once per model and method.
+    """
+    from liver_model.preprocessing import prepare
+
+    return prepare(_ct, size)
+
+
 @st.cache_data(max_entries=4096, show_spinner=False)
 def slice_probability(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> float:
     """p(tumour) of one slice by one model."""
-    from liver_model.preprocessing import prepare
-
     loaded = get_model(model_id)
-    tensor = prepare(_ct, loaded.input_size).tensor[None]
-    return float(loaded.predict_proba(tensor)[0])
+    prepared = prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
+    return float(loaded.predict_proba(prepared.tensor[None])[0])
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -104,9 +114,10 @@ def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
     from liver_model.explain import METHODS, explain
 
     loaded = get_model(model_id)
+    prepared = prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
     spec = METHODS[method]
     if spec.relative_cost < PROGRESS_MIN_COST:
-        return explain(loaded, _ct, method, target=target, **dict(params))
+        return explain(loaded, prepared, method, target=target, **dict(params))
     bar = st.progress(0.0, text=f"{spec.label} on {model_id}...")
     shown = [0.0]
 
@@ -118,6 +129,6 @@ def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
             bar.progress(done, text=f"{spec.label} on {model_id}: {done:.0%}")
 
     try:
-        return explain(loaded, _ct, method, target=target, progress=report, **dict(params))
+        return explain(loaded, prepared, method, target=target, progress=report, **dict(params))
     finally:
         bar.empty()
