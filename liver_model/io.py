@@ -318,14 +318,7 @@ def _image_to_slice(page: Image.Image, label: str, index: int) -> CTSlice:
         page = page.convert("L" if mode in ("1", "LA") else "RGB")  # alpha and palettes are dropped
     array = np.asarray(page)
     if array.ndim == 2:
-        return CTSlice(
-            np.repeat(array[..., None], 3, axis=2),
-            None,
-            False,
-            label,
-            index,
-            meta={"encoding": "grey image (one window), replicated to 3 channels"},
-        )
+        return _grey_slice(array, label, index, "grey image (one window), replicated to 3 channels")
     return CTSlice(
         np.ascontiguousarray(array),
         None,
@@ -334,6 +327,12 @@ def _image_to_slice(page: Image.Image, label: str, index: int) -> CTSlice:
         index,
         meta={"encoding": _classify_rgb(array, label)},
     )
+
+
+def _grey_slice(grey: np.ndarray, label: str, index: int, encoding: str) -> CTSlice:
+    """An 8-bit grey image not known in HU, replicated to the three channels the models take."""
+    return CTSlice(np.repeat(grey[..., None], 3, axis=2), None, False, label, index,
+                   meta={"encoding": encoding})
 
 
 def _classify_rgb(rgb: np.ndarray, label: str) -> str:
@@ -388,17 +387,9 @@ def _sixteen_bit_slice(array: np.ndarray, mode: str, label: str, index: int) -> 
         hu, assumption = values, "signed values taken as HU"
     else:
         grey = np.clip(values / max(highest, 1.0) * 255.0, 0, 255).astype(np.uint8)
-        return CTSlice(
-            np.repeat(grey[..., None], 3, axis=2),
-            None,
-            False,
-            label,
-            index,
-            meta={
-                "encoding": f"16-bit grey picture (max {highest:.0f}, too large for HU + 1024), "
-                "scaled to 8 bit and replicated"
-            },
-        )
+        return _grey_slice(grey, label, index,
+                           f"16-bit grey picture (max {highest:.0f}, too large for HU + 1024), "
+                           "scaled to 8 bit and replicated")
     return CTSlice(
         encode_three_window(hu),
         hu,
