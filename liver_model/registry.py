@@ -19,6 +19,7 @@ from liver_model.architectures import (
     inception,
     mobilenet,
     resnet,
+    tumour_map_head,
     vgg,
     vit,
 )
@@ -44,6 +45,9 @@ class ArchSpec:
     """ImageNet weight file for ``--init imagenet``; None if the architecture has none offline."""
     pretrained_loader: Callable[[keras.Model, Path], None] | None = None
     """Copies ``pretrained_weights`` into a freshly built model (backbone only)."""
+    map_layer: str | None = None
+    """Name of the model's own tumour logit map (map-head models); the tumour-mask loss trains
+    it directly. None: the loss adds a 1x1 conv on ``cam_layer`` in the training graph only."""
 
     def build(self, input_size: int | None = None) -> keras.Model:
         """Build with ``input_size`` (default: the architecture's), checking it is valid."""
@@ -63,6 +67,12 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                  128, efficientnet_lite.CAM_LAYER,
                  pretrained_weights=efficientnet_lite.PRETRAINED_WEIGHTS,
                  pretrained_loader=efficientnet_lite.load_pretrained_backbone),
+        ArchSpec("efficientnet_lite0_tumour_map", "EfficientNet-Lite + tumour map",
+                 efficientnet_lite.build_efficientnet_lite0_tumour_map,
+                 192, tumour_map_head.FEATURE_LAYER,
+                 pretrained_weights=efficientnet_lite.PRETRAINED_WEIGHTS,
+                 pretrained_loader=efficientnet_lite.load_pretrained_backbone,
+                 map_layer=tumour_map_head.MAP_LAYER),
         ArchSpec("mobilenet_v3_small", "MobileNet", mobilenet.build_mobilenet_v3_small,
                  128, mobilenet.CAM_LAYER),
         ArchSpec("efficientnetv2_b0", "EfficientNetV2", efficientnetv2.build_efficientnetv2_b0,
@@ -74,6 +84,10 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("vit", "Vision Transformer", vit.build_vit, 128, vit.CAM_LAYER,
                  is_transformer=True, min_input_size=vit.PATCH_SIZE,
                  input_multiple=vit.PATCH_SIZE),
+        ArchSpec("vit_tumour_map", "Vision Transformer + tumour map", vit.build_vit_tumour_map,
+                 128, tumour_map_head.FEATURE_LAYER, is_transformer=True,
+                 min_input_size=vit.PATCH_SIZE, input_multiple=vit.PATCH_SIZE,
+                 map_layer=tumour_map_head.MAP_LAYER),
     )
 }
 

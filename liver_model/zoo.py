@@ -203,10 +203,7 @@ def render_markdown(card: ModelCard) -> str:
         f"- **Preprocessing**: {card.preprocessing} (version {card.preprocessing_version})",
         f"- **Grad-CAM layer**: `{card.cam_layer}`"
         + (" (token grid of a transformer)" if card.is_transformer else ""),
-        "- **Supervision**: " + (
-            f"slice labels plus tumour masks (tumour-map loss, weight {card.tumour_map_weight:g}, on "
-            "the Grad-CAM layer; see liver_model/training/tumour_map.py)"
-            if card.tumour_map_weight > 0 else "slice labels only"),
+        "- **Supervision**: " + _supervision_text(card),
         f"- **Training data**: `{data.get('manifest', '?')}`, split file "
         f"`{data.get('split_file', '?')}` (patient-level)",
     ]
@@ -239,6 +236,18 @@ def render_markdown(card: ModelCard) -> str:
         lines += ["", "## Notes", "", card.notes]
     lines += ["", "Research prototype: not a medical device; not for clinical decisions.", ""]
     return "\n".join(lines)
+
+
+def _supervision_text(card: ModelCard) -> str:
+    """What the model was trained to predict, and where the mask loss acted."""
+    if card.tumour_map_weight <= 0:
+        return "slice labels only"
+    has_map = get_architecture(card.architecture).map_layer is not None
+    where = ("on the model's own tumour map, from which p(tumour) is pooled; see "
+             "liver_model/architectures/tumour_map_head.py" if has_map else
+             "on a training-only map over the Grad-CAM layer")
+    return (f"slice labels plus tumour masks (tumour-map loss, weight {card.tumour_map_weight:g}, "
+            f"{where}; liver_model/training/tumour_map.py)")
 
 
 def _fmt(value: float | None) -> str:

@@ -8,6 +8,7 @@ LIME next to the default Grad-CAM, and saves screenshots in ``artifacts/screensh
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -167,7 +168,8 @@ def test_volume_to_diagnose_and_teaching_in_chromium(app_url: str, datasets_dir:
             expect(page.get_by_text("p(tumour) along the volume")).to_be_visible(timeout=PREDICT_TIMEOUT_MS)
             _wait_idle(page)
             for model_id in model_ids:  # one legend entry per model
-                expect(page.locator(".legendtext", has_text=model_id)).to_have_count(1)
+                exact = re.compile(rf"^{re.escape(model_id)}$")  # "vit" must not match "vit_tumour_map"
+                expect(page.locator(".legendtext", has_text=exact)).to_have_count(1)
             _settle_and_screenshot(page, "volume_dicom_series.png", height=1800)
 
             # Clicking the 6th point of a model's line opens slice 6 of the series in Diagnose.

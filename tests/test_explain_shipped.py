@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from liver_model.__main__ import main
 from liver_model.explain import explain
+from liver_model.explain.adapter import adapter_for
+from liver_model.explain.cam import gradcam_layer_map
 from liver_model.explain.quality import pointing_game
 from liver_model.explain.sanity import model_randomisation_check
 from liver_model.io import load_slice
@@ -24,16 +27,18 @@ from liver_model.splits import split_for_manifest
 from liver_model.zoo import load_model
 
 CNN = "efficientnet_lite0_imagenet"
-"""The shipped CNN the localisation and sanity tests use."""
+"""A shipped label-only CNN (global-average-pool head)."""
 VIT = "vit"
+MAP_CNN = "efficientnet_lite0_tumour_map"
+"""The shipped map-head CNN (p(tumour) pooled from a mask-supervised tumour map)."""
 LARGEST = 12
-MIN_LIVER_PIXELS = 5000
 """How many of the largest test tumours to look through."""
+MIN_LIVER_PIXELS = 5000
 
 
 @pytest.fixture(scope="module")
 def loaded():
-    return {model_id: load_model(model_id) for model_id in (CNN, VIT)}
+    return {model_id: load_model(model_id) for model_id in (CNN, VIT, MAP_CNN)}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def large_tumours(lits_manifest: Path):
             for row in test.head(LARGEST).itertuples()]
 
 
-@pytest.mark.parametrize("model_id", [CNN, VIT])
+@pytest.mark.parametrize("model_id", [CNN, VIT, MAP_CNN])
 def test_gradcam_of_shipped_models_is_a_finite_slice_map(loaded, large_tumours, model_id):
     model = loaded[model_id]
     ct, _ = large_tumours[0]
@@ -65,31 +70,60 @@ def test_gradcam_of_shipped_models_is_a_finite_slice_map(loaded, large_tumours, 
         float(model.predict_proba(prepare(ct, model.input_size).tensor[None])[0]), abs=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Known shortcoming of the shipped models (see README 'Models'): trained on 18 patients, "
-    "their Grad-CAMs peak on the spine/back, not the liver. strict=True turns this red as soon "
-    "as a shipped model does look at the liver, so the marker cannot outlive the problem."))
-@pytest.mark.parametrize("model_id", [CNN, VIT])
-def test_gradcam_on_large_tumours_lands_inside_the_liver(loaded, large_tumours, model_id):
-    """Most non-blank tumour-class Grad-CAMs must peak on the liver (15 px tolerance).
-
-    Blank maps (no location supports "tumour") are not scored: they point nowhere.
-    """
-    model = loaded[model_id]
-    hits = []
+def _gradcam_hits(model, large_tumours) -> tuple[list[bool], list[bool]]:
+    """(lands in the liver, lands in the tumour) of each non-blank tumour-class Grad-CAM, with
+    the pointing game's 15 px tolerance. Blank maps (nothing supports "tumour") point nowhere."""
+    liver, tumour = [], []
     for ct, mask in large_tumours:
         result = explain(model, ct, "gradcam", target="tumour")
         if not result.is_blank:
-            hits.append(pointing_game(result.heatmap, mask.liver, tolerance_px=15))
-    assert len(hits) >= 3, f"only {len(hits)} of {LARGEST} Grad-CAMs are non-blank"
-    assert np.mean(hits) > 0.5, f"liver hits {hits}"
+            liver.append(pointing_game(result.heatmap, mask.liver, tolerance_px=15))
+            tumour.append(pointing_game(result.heatmap, mask.tumour, tolerance_px=15))
+    return liver, tumour
 
 
-def test_randomising_the_top_layers_changes_the_shipped_cnns_map(loaded, large_tumours):
+def test_gradcam_of_the_tumour_map_model_lands_inside_the_liver(loaded, large_tumours):
+    """The issue's claim, on the shipped map-head model: on the 12 largest test tumours inside a
+    visible liver, Grad-CAM peaks in the liver, and in the tumour itself, on most slices.
+    (Measured when shipped: 12 of 12 in the liver and 12 of 12 in the tumour, none blank.)"""
+    liver, tumour = _gradcam_hits(loaded[MAP_CNN], large_tumours)
+    assert len(liver) >= 9, f"only {len(liver)} of {LARGEST} Grad-CAMs are non-blank"
+    assert np.mean(liver) >= 0.75, f"liver hits {liver}"
+    assert np.mean(tumour) >= 0.5, f"tumour hits {tumour}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Known shortcoming of the label-only models (see README 'Models'): trained on 18 patients, "
+    "their Grad-CAMs peak on the spine/back, not the liver. strict=True turns this red as soon "
+    "as one of them does look at the liver, so the marker cannot outlive the problem."))
+@pytest.mark.parametrize("model_id", [CNN, VIT])
+def test_gradcam_of_label_only_models_lands_inside_the_liver(loaded, large_tumours, model_id):
+    liver, _ = _gradcam_hits(loaded[model_id], large_tumours)
+    assert len(liver) >= 3, f"only {len(liver)} of {LARGEST} Grad-CAMs are non-blank"
+    assert np.mean(liver) > 0.5, f"liver hits {liver}"
+
+
+def test_gradcam_of_the_map_head_is_its_tumour_map(loaded, large_tumours):
+    """With p = sigmoid(a * LSE(map) + b), a >= 0, and map = conv1x1(map_features), Grad-CAM on
+    ``map_features`` is exactly ReLU(map - map bias) up to a positive factor: the explanation is
+    the map the decision is pooled from (tumour_map_head's docstring), not a look-alike."""
+    model = loaded[MAP_CNN]
+    keras_model = model.keras_model
+    x = prepare(large_tumours[0][0], model.input_size).tensor
+    cam = gradcam_layer_map(adapter_for(keras_model, model.card.cam_layer), x, "tumour")
+    map_layer = keras_model.get_layer("tumour_logit_map")
+    logits = keras.Model(keras_model.inputs, map_layer.output)(x[None], training=False)
+    expected = np.maximum(np.asarray(logits)[0, ..., 0] - map_layer.get_weights()[1][0], 0.0)
+    assert cam.max() > 0 and expected.max() > 0
+    np.testing.assert_allclose(cam / cam.max(), expected / expected.max(), atol=1e-4)
+
+
+@pytest.mark.parametrize("model_id", [CNN, MAP_CNN])
+def test_randomising_the_top_layers_changes_the_shipped_cnns_map(loaded, large_tumours, model_id):
     """(The shipped ViT's Grad-CAM keeps rho ~0.5-0.7 after randomisation: its token-grid map is
     partly image-driven. That is reported by explain-eval, not hidden by a loose threshold here;
     the mechanism is tested on a tiny ViT in test_explain_methods.py.)"""
-    model = loaded[CNN]
+    model = loaded[model_id]
     ct = next(ct for ct, _ in large_tumours if not explain(model, ct, "gradcam").is_blank)
     result = model_randomisation_check(model, ct, "gradcam")
     assert "p_tumour" in result.randomised_layers

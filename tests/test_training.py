@@ -108,12 +108,12 @@ def test_cli_trains_one_step(arch: str, size: int, lits_manifest: Path, tmp_path
 def test_tumour_map_loss_adds_the_mask_cross_entropy() -> None:
     """The added loss is weight x BCE(map, area-downsampled mask): zero-ish for a perfect map."""
     model = ARCHITECTURES["vit"].build(SIZE)
-    training_model = with_tumour_map_loss(model, ARCHITECTURES["vit"].cam_layer, weight=2.0)
+    training_model = with_tumour_map_loss(model, 2.0, cam_layer=ARCHITECTURES["vit"].cam_layer)
     layer = training_model.get_layer("tumour_map_loss")
     grid = model.get_layer(ARCHITECTURES["vit"].cam_layer).output.shape[1]
     mask = np.zeros((1, SIZE, SIZE), np.float32)
     mask[0, : SIZE // 2] = 1.0  # top half is "tumour"
-    predicted = np.full((1, grid, grid, 1), 0.5, np.float32)
+    predicted = np.zeros((1, grid, grid, 1), np.float32)  # logit 0: p = 0.5 everywhere
     p = np.array([[0.3]], np.float32)
     out = layer(p, predicted, mask)
     np.testing.assert_allclose(np.asarray(out), p)
@@ -137,3 +137,33 @@ def test_training_with_tumour_map_loss_ships_a_plain_registry_model(
     assert "tumour_map" not in {layer.name for layer in loaded.keras_model.layers}
     p = loaded.predict_proba(cache.images[:2].astype(np.float32))
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+
+
+def test_map_head_trains_its_own_map_and_freezes_only_the_backbone(
+        tiny_cache: SliceCache, lits_manifest: Path, tmp_path: Path) -> None:
+    """A map-head model's mask loss reads its own ``tumour_logit_map`` (no training-only conv),
+    and the head-only phase trains every ``map_*`` layer (some sit between backbone layers in
+    ``model.layers``) while leaving the ImageNet backbone as loaded."""
+    spec = ARCHITECTURES["efficientnet_lite0_tumour_map"]
+    model = spec.build(SIZE)
+    training_model = with_tumour_map_loss(model, 1.0, map_layer=spec.map_layer,
+                                          cam_layer=spec.cam_layer)
+    assert "tumour_map" not in {layer.name for layer in training_model.layers}
+    masks = np.stack([prepare(load_row_slice(p), SIZE).to_model(load_label_mask(m).tumour)
+                      for p, m in zip(tiny_cache.frame["path"], tiny_cache.frame["mask_path"])])
+    cache = SliceCache(images=tiny_cache.images, frame=tiny_cache.frame,
+                       tumour_masks=masks.astype(np.uint8))
+    config = TrainConfig(epochs=1, size=SIZE, seed=1, init="imagenet", head_epochs=1,
+                         batch_size=4, steps_per_epoch=2, tumour_map_weight=50.0)
+    card = train(spec, lits_manifest, tmp_path / "map", config, cache=cache)
+    assert card.tumour_map_weight == 50.0 and card.cam_layer == "map_features"
+    reference = spec.build(SIZE)
+    spec.pretrained_loader(reference, spec.pretrained_weights)
+    trained = load_model("map", models_dir=tmp_path).keras_model
+    for backbone_layer in ("stem_conv", "block10_project_conv", "top_conv"):
+        assert np.array_equal(trained.get_layer(backbone_layer).get_weights()[0],
+                              reference.get_layer(backbone_layer).get_weights()[0])
+    for head_layer in ("map_lateral0", "map_lateral2", "map_conv", "tumour_logit_map"):
+        assert not np.array_equal(trained.get_layer(head_layer).get_weights()[0],
+                                  reference.get_layer(head_layer).get_weights()[0]), head_layer
+    assert trained.get_layer("p_tumour").get_weights()[0].min() >= 0.0

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import keras
 from keras import layers
 
+from liver_model.architectures.tumour_map_head import tumour_map_head
 from liver_model.errors import ModelNotFound
 
 #: Layer Grad-CAM should target: the last 4-D activation (7x7x1280 at 224 px input).
@@ -176,6 +177,23 @@ def build_efficientnet_lite0(
     if weights is not None:
         load_pretrained_backbone(model, weights)
     return model
+
+
+#: Backbone maps the tumour-map head reads, coarse to fine: strides 32, 16 and 8 (the last block
+#: of the 112-, 40-channel stages and the head conv).
+MAP_PYRAMID = (CAM_LAYER, "block10_add", "block4_add")
+
+
+def build_efficientnet_lite0_tumour_map(input_size: int, *, drop_connect_rate: float = 0.2) -> keras.Model:
+    """EfficientNet-Lite0 whose p(tumour) is pooled from a tumour map at 1/8 of the input side.
+
+    Same backbone (and layer names) as :func:`build_efficientnet_lite0`, so the ImageNet weights
+    load the same way; the head is :func:`liver_model.architectures.tumour_map_head.tumour_map_head`.
+    """
+    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="image")
+    backbone = keras.Model(inputs, _backbone(inputs, drop_connect_rate))
+    pyramid = [backbone.get_layer(name).output for name in MAP_PYRAMID]
+    return keras.Model(inputs, tumour_map_head(pyramid), name="efficientnet_lite0_tumour_map")
 
 
 def load_pretrained_backbone(model: keras.Model, weights: str | Path) -> None:

@@ -12,6 +12,7 @@ import keras
 from keras import layers, ops
 
 from liver_model.architectures.keras_apps import INPUT_NAME, liver_head
+from liver_model.architectures.tumour_map_head import tumour_map_head
 
 #: The (h, w, d) reshape of the patch tokens: 8x8x128 at 128 px input.
 CAM_LAYER = "token_grid"
@@ -48,12 +49,9 @@ def _encoder_block(x: keras.KerasTensor, index: int, dropout: float) -> keras.Ke
     return layers.Add(name=prefix + "add2")([x, y])
 
 
-def build_vit(input_size: int, *, dropout: float = 0.2, attention_dropout: float = 0.1) -> keras.Model:
-    """ViT with 16x16 patches and the liver head; ``input_size`` must be a multiple of 16."""
-    if input_size % PATCH_SIZE:
-        raise ValueError(f"ViT input size must be a multiple of {PATCH_SIZE}, got {input_size}")
-    grid = input_size // PATCH_SIZE
-    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name=INPUT_NAME)
+def _token_grid(inputs: keras.KerasTensor, attention_dropout: float) -> keras.KerasTensor:
+    """Patch embedding, position embedding, the encoder blocks and the (h, w, d) token grid."""
+    grid = int(inputs.shape[1]) // PATCH_SIZE
     x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="normalisation")(inputs)
     x = layers.Conv2D(WIDTH, PATCH_SIZE, strides=PATCH_SIZE, name="patch_embed")(x)
     x = layers.Reshape((grid * grid, WIDTH), name="patch_tokens")(x)
@@ -61,5 +59,28 @@ def build_vit(input_size: int, *, dropout: float = 0.2, attention_dropout: float
     for index in range(DEPTH):
         x = _encoder_block(x, index, attention_dropout)
     x = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
-    grid_map = layers.Reshape((grid, grid, WIDTH), name=CAM_LAYER)(x)
+    return layers.Reshape((grid, grid, WIDTH), name=CAM_LAYER)(x)
+
+
+def _image_input(input_size: int) -> keras.KerasTensor:
+    if input_size % PATCH_SIZE:
+        raise ValueError(f"ViT input size must be a multiple of {PATCH_SIZE}, got {input_size}")
+    return keras.Input((input_size, input_size, 3), dtype="float32", name=INPUT_NAME)
+
+
+def build_vit(input_size: int, *, dropout: float = 0.2, attention_dropout: float = 0.1) -> keras.Model:
+    """ViT with 16x16 patches and the liver head; ``input_size`` must be a multiple of 16."""
+    inputs = _image_input(input_size)
+    grid_map = _token_grid(inputs, attention_dropout)
     return keras.Model(inputs, liver_head(grid_map, dropout), name="vit")
+
+
+def build_vit_tumour_map(input_size: int, *, attention_dropout: float = 0.1) -> keras.Model:
+    """The same ViT whose p(tumour) is pooled from a tumour map on its token grid (1/16 side).
+
+    The head (:func:`liver_model.architectures.tumour_map_head.tumour_map_head`) gets the token
+    grid as its only pyramid level: a ViT has no finer maps to merge.
+    """
+    inputs = _image_input(input_size)
+    grid_map = _token_grid(inputs, attention_dropout)
+    return keras.Model(inputs, tumour_map_head([grid_map]), name="vit_tumour_map")

@@ -28,6 +28,8 @@ import pandas as pd
 import tensorflow as tf
 
 from liver_model import metrics
+from liver_model.architectures.keras_apps import OUTPUT_LAYER
+from liver_model.architectures.tumour_map_head import HEAD_PREFIX, MAP_LAYER
 from liver_model.manifest import dataset_name
 from liver_model.preprocessing import PREPROCESSING_VERSION
 from liver_model.registry import ArchSpec
@@ -38,7 +40,7 @@ from liver_model.training.cache import SliceCache, load_or_build_cache
 from liver_model.zoo import HISTORY_FILE, WEIGHTS_FILE, ModelCard, save_weights, write_card
 
 HEAD_LAYERS = ("avg_pool",)
-"""The head starts at this layer in every LiverLens model; everything before is the backbone."""
+"""A pooling head starts at this layer; everything before it is the backbone."""
 BN_MOMENTUM = 0.9
 """BatchNorm moving-average momentum for training. Keras's MobileNetV3 uses 0.999: with ~25 steps
 per epoch its moving statistics stay near their initial values for dozens of epochs, so the model
@@ -121,10 +123,21 @@ def _compile(model: keras.Model, learning_rate: float, steps: int) -> None:
                            keras.metrics.AUC(name="auc")])
 
 
+def _head_layers(model: keras.Model) -> set[str]:
+    """Names of the head's layers: from ``avg_pool`` on, or the ``map_*`` layers of a map head
+    (whose lateral convs sit between backbone layers in ``model.layers``) and the output."""
+    names = [layer.name for layer in model.layers]
+    start = next((i for i, name in enumerate(names) if name in HEAD_LAYERS), len(names))
+    return (set(names[start:]) | {n for n in names if n.startswith(HEAD_PREFIX)}
+            | {MAP_LAYER, OUTPUT_LAYER})
+
+
 def _set_backbone_trainable(model: keras.Model, trainable: bool, *, freeze_bn: bool = True) -> None:
-    """Freeze/unfreeze everything before the head; ``freeze_bn`` keeps BatchNorm frozen."""
-    head_start = next(i for i, layer in enumerate(model.layers) if layer.name in HEAD_LAYERS)
-    for layer in model.layers[:head_start]:
+    """Freeze/unfreeze everything but the head; ``freeze_bn`` keeps BatchNorm frozen."""
+    head = _head_layers(model)
+    for layer in model.layers:
+        if layer.name in head:
+            continue
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = trainable and not (is_bn and freeze_bn)
 
@@ -166,7 +179,8 @@ def train(spec: ArchSpec, manifest_path: Path, out_dir: Path, config: TrainConfi
         if cache.tumour_masks is None:
             raise ValueError("the tumour-map loss needs tumour masks in the slice cache")
         masks = cache.tumour_masks
-        fit_model = with_tumour_map_loss(model, spec.cam_layer, config.tumour_map_weight)
+        fit_model = with_tumour_map_loss(model, config.tumour_map_weight,
+                                         map_layer=spec.map_layer, cam_layer=spec.cam_layer)
     train_data = training_dataset(x[index["train"]], y_train, batch_size=config.batch_size,
                                   masks=None if masks is None else masks[index["train"]],
                                   seed=config.seed)
