@@ -28,6 +28,7 @@ def model_table(cards: tuple) -> pd.DataFrame:
             "input": f"{card.input_size}x{card.input_size}",
             "parameters": f"{card.params / 1e6:.2f} M",
             "initialisation": card.initialisation,
+            "trained on": "labels + tumour masks" if card.tumour_map_weight > 0 else "slice labels",
             "threshold": round(card.threshold, 3),
             "test ROC AUC": None if test.get("roc_auc") is None else round(test["roc_auc"], 3),
             "test sensitivity": None if test.get("sensitivity") is None else round(test["sensitivity"], 3),
@@ -54,7 +55,11 @@ def render() -> None:
     else:
         st.dataframe(model_table(cards), hide_index=True, width="stretch")
         st.caption("Weights load once per server process, on first use. Thresholds were chosen on "
-                   "validation patients (sensitivity >= 0.90); test metrics come from held-out patients.")
+                   "validation patients (sensitivity >= 0.90); test metrics come from held-out patients. "
+                   "Models trained on tumour masks (`*_tumour_map`) pool their p(tumour) from a "
+                   "tumour map, so their Grad-CAM shows where they found tumour; the label-only "
+                   "models' Grad-CAMs mostly peak on the spine and back (see Performance, "
+                   "explanation quality).")
         for card in cards:
             with st.expander(f"Model card: {card.model_id}"):
                 st.markdown(f"**{card.architecture}** ({card.family}), {card.params:,} parameters, "

@@ -92,6 +92,9 @@ def test_home_lists_every_shipped_model_and_the_disclaimer(no_dataset: None, mod
     assert "not a medical device" in texts(at)
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(model_ids)
+    supervision = dict(zip(table["model"], table["trained on"]))
+    assert supervision["efficientnet_lite0_tumour_map"] == "labels + tumour masks"
+    assert supervision["resnet50v2"] == "slice labels"
 
 
 @pytest.mark.parametrize("page", PAGES)
