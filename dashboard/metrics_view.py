@@ -103,6 +103,18 @@ def quality_row(model_id: str, method: str) -> dict[str, Any] | None:
             for k, v in match.iloc[0].drop(["model", "method"]).items()}
 
 
+def best_pointing_model(model_ids: list[str], method: str = "gradcam") -> str | None:
+    """Of ``model_ids``, the one whose ``method`` maps hit the tumour most often on the test
+    patients (shipped pointing game), or None without a report. Teaching opens on it, so a
+    lecturer's first example shows a model that does look at the tumour."""
+    report = load_json(EXPLANATION_QUALITY)
+    table = quality_table(report, model_ids) if report is not None else pd.DataFrame()
+    if table.empty or "pointing_tumour" not in table:
+        return None
+    scores = table[table["method"] == method].dropna(subset=["pointing_tumour"])
+    return None if scores.empty else str(scores.loc[scores["pointing_tumour"].idxmax(), "model"])
+
+
 def report_summary(report: dict[str, Any]) -> str:
     """One line saying what the test numbers rest on: dataset, split, slices and patients."""
     patients = report.get("patients")

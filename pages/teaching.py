@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import caching, charts, datasets, navigation, panels, state, teaching
+from dashboard import caching, charts, datasets, metrics_view, navigation, panels, state, teaching
 from liver_model.errors import LiverLensError
 from liver_model.explain.base import METHODS
 
@@ -66,7 +66,11 @@ if not cards:
     st.stop()
 st.markdown("**3. Does the explanation point at the tumour?**")
 c1, c2 = st.columns(2)
-card = c1.selectbox("Model", cards, format_func=lambda c: c.model_id, key="teaching_model")
+best = metrics_view.best_pointing_model([c.model_id for c in cards])
+card = c1.selectbox("Model", cards, format_func=lambda c: c.model_id, key="teaching_model",
+                    index=next((i for i, c in enumerate(cards) if c.model_id == best), 0),
+                    help="Opens on the model whose Grad-CAM pointed at the tumour most often on the "
+                         "test patients.")
 method = c2.selectbox("Method", list(METHODS), format_func=lambda m: METHODS[m].label, key="teaching_method")
 with st.spinner("Explaining..."):
     exp = panels.get_explanation(card, ref, method, METHODS[method].params_for(None, {}), "tumour")

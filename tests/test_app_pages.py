@@ -249,6 +249,11 @@ def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.Monkey
     shown = texts(at)
     assert "Ground truth: **tumour**" in shown
     assert "hottest point" in shown and "chance" in shown
+    # The study opens on the model whose Grad-CAM hit the tumour most often on the test patients.
+    report = json.loads((REPO / "assets" / "metrics" / "explanation_quality.json").read_text())
+    pointing = {m: r["gradcam"]["metrics"]["pointing_tumour"]["mean"]
+                for m, r in report["models"].items() if m in model_ids}
+    assert at.selectbox(key="teaching_model").value.model_id == max(pointing, key=pointing.get)
 
 
 @pytest.fixture(scope="module")
