@@ -18,6 +18,7 @@ from typing import NamedTuple
 import keras
 from keras import layers
 
+from liver_model.architectures.keras_apps import image_input
 from liver_model.architectures.tumour_map_head import tumour_map_head
 from liver_model.errors import ModelNotFound
 
@@ -162,7 +163,7 @@ def build_efficientnet_lite0(
     :data:`PRETRAINED_WEIGHTS`); it initialises every backbone layer by name and, only when its
     class count matches, the classifier too.
     """
-    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="image")
+    inputs = image_input(input_size)
     x = _backbone(inputs, drop_connect_rate)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout > 0:
@@ -190,7 +191,7 @@ def build_efficientnet_lite0_tumour_map(input_size: int, *, drop_connect_rate: f
     Same backbone (and layer names) as :func:`build_efficientnet_lite0`, so the ImageNet weights
     load the same way; the head is :func:`liver_model.architectures.tumour_map_head.tumour_map_head`.
     """
-    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="image")
+    inputs = image_input(input_size)
     backbone = keras.Model(inputs, _backbone(inputs, drop_connect_rate))
     pyramid = [backbone.get_layer(name).output for name in MAP_PYRAMID]
     return keras.Model(inputs, tumour_map_head(pyramid), name="efficientnet_lite0_tumour_map")

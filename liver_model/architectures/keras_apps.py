@@ -19,6 +19,12 @@ OUTPUT_LAYER = "p_tumour"
 INPUT_NAME = "image"
 
 
+def image_input(input_size: int) -> keras.KerasTensor:
+    """The input every LiverLens model takes: float32 RGB 0..255, ``input_size`` square, named
+    :data:`INPUT_NAME`."""
+    return keras.Input((input_size, input_size, 3), dtype="float32", name=INPUT_NAME)
+
+
 def liver_head(features: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
     """GAP -> Dropout -> Dense(1, sigmoid): p(tumour) from a (h, w, c) feature map."""
     x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
@@ -44,7 +50,7 @@ def build_from_application(
     ``cam_alias`` adds an identity layer of that name on the backbone's output, for applications
     whose last layer gets an automatic (build-order dependent) name.
     """
-    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name=INPUT_NAME)
+    inputs = image_input(input_size)
     x = normalisation(inputs) if normalisation is not None else inputs
     backbone = application(input_tensor=x, include_top=False, weights=None, **app_kwargs)
     features = backbone.output

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from liver_model.architectures.keras_apps import INPUT_NAME, liver_head
+from liver_model.architectures.keras_apps import image_input, liver_head
 from liver_model.architectures.tumour_map_head import tumour_map_head
 
 #: The (h, w, d) reshape of the patch tokens: 8x8x128 at 128 px input.
@@ -63,9 +63,10 @@ def _token_grid(inputs: keras.KerasTensor, attention_dropout: float) -> keras.Ke
 
 
 def _image_input(input_size: int) -> keras.KerasTensor:
+    """The shared model input, refusing sides that do not split into whole patches."""
     if input_size % PATCH_SIZE:
         raise ValueError(f"ViT input size must be a multiple of {PATCH_SIZE}, got {input_size}")
-    return keras.Input((input_size, input_size, 3), dtype="float32", name=INPUT_NAME)
+    return image_input(input_size)
 
 
 def build_vit(input_size: int, *, dropout: float = 0.2, attention_dropout: float = 0.1) -> keras.Model:
