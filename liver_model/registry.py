@@ -20,6 +20,7 @@ from liver_model.architectures import (
     mobilenet,
     resnet,
     tumour_map_head,
+    unet,
     vgg,
     vit,
 )
@@ -48,6 +49,9 @@ class ArchSpec:
     map_layer: str | None = None
     """Name of the model's own tumour logit map (map-head models); the tumour-mask loss trains
     it directly. None: the loss adds a 1x1 conv on ``cam_layer`` in the training graph only."""
+    segmentation: bool = False
+    """True for the U-Net detectors (:mod:`liver_model.architectures.unet`): trained on liver and
+    tumour masks by :mod:`liver_model.training.segmentation`, p(tumour) pooled from their maps."""
 
     def build(self, input_size: int | None = None) -> keras.Model:
         """Build with ``input_size`` (default: the architecture's), checking it is valid."""
@@ -88,6 +92,19 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                  128, tumour_map_head.FEATURE_LAYER, is_transformer=True,
                  min_input_size=vit.PATCH_SIZE, input_multiple=vit.PATCH_SIZE,
                  map_layer=tumour_map_head.MAP_LAYER),
+        ArchSpec("efficientnet_lite0_unet", "EfficientNet-Lite + U-Net",
+                 unet.build_efficientnet_lite0_unet, 192, unet.FEATURE_LAYER,
+                 min_input_size=64, input_multiple=32,
+                 pretrained_weights=efficientnet_lite.PRETRAINED_WEIGHTS,
+                 pretrained_loader=efficientnet_lite.load_pretrained_backbone,
+                 map_layer=unet.TUMOUR_LOGITS, segmentation=True),
+        ArchSpec("mobilenet_v3_small_unet", "MobileNet + U-Net", unet.build_mobilenet_v3_small_unet,
+                 192, unet.FEATURE_LAYER, min_input_size=64, input_multiple=32,
+                 map_layer=unet.TUMOUR_LOGITS, segmentation=True),
+        ArchSpec("efficientnetv2_b0_unet", "EfficientNetV2 + U-Net",
+                 unet.build_efficientnetv2_b0_unet, 192, unet.FEATURE_LAYER,
+                 min_input_size=64, input_multiple=32,
+                 map_layer=unet.TUMOUR_LOGITS, segmentation=True),
     )
 }
 

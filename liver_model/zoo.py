@@ -86,17 +86,49 @@ class LoadedModel:
     keras_model: keras.Model
     card: ModelCard
     _predict: Any = field(default=None, repr=False)
+    _maps: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         size = self.card.input_size
         model = self.keras_model
+        signature = [tf.TensorSpec((None, size, size, 3), tf.float32)]
 
-        @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
-                     reduce_retracing=True)
+        @tf.function(input_signature=signature, reduce_retracing=True)
         def _predict(batch: tf.Tensor) -> tf.Tensor:
             return model(batch, training=False)[:, 0]
 
         self._predict = _predict
+        # Built here, in the loading thread: Keras names sub-model ops with a thread-local
+        # counter, and a sub-model built later in another (Streamlit script) thread clashes.
+        names = [name for name in MAP_LAYERS if _has_layer(model, name)]
+        if TUMOUR_MAP_LAYERS & set(names):
+            viewer = keras.Model(model.input, [model.get_layer(n).output for n in names])
+
+            @tf.function(input_signature=signature, reduce_retracing=True)
+            def _maps(batch: tf.Tensor) -> dict[str, tf.Tensor]:
+                outputs = viewer(batch, training=False)
+                outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+                return {n: tf.sigmoid(o)[..., 0] for n, o in zip(names, outputs)}
+
+            self._maps = _maps
+
+    @property
+    def has_maps(self) -> bool:
+        """True if the model predicts a tumour map (U-Net detectors, map-head models)."""
+        return self._maps is not None
+
+    def predict_maps(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-pixel probabilities of the model's own maps, at the maps' resolution.
+
+        Keys are layer names: ``seg_liver_logits`` / ``seg_tumour_logits`` (U-Net detectors) or
+        ``tumour_logit_map`` (map-head models, tumour only). Empty for label-only models.
+        """
+        if self._maps is None:
+            return {}
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim == 3:
+            batch = batch[None]
+        return {k: v.numpy() for k, v in self._maps(tf.constant(batch)).items()}
 
     @property
     def input_size(self) -> int:
@@ -113,6 +145,15 @@ class LoadedModel:
         out = [self._predict(tf.constant(batch[i:i + batch_size])).numpy()
                for i in range(0, len(batch), batch_size)]
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+#: Map layers a model may expose, liver first (see :meth:`LoadedModel.predict_maps`).
+MAP_LAYERS = ("seg_liver_logits", "seg_tumour_logits", "tumour_logit_map")
+TUMOUR_MAP_LAYERS = {"seg_tumour_logits", "tumour_logit_map"}
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
 
 
 def read_card(model_dir: Path) -> ModelCard:

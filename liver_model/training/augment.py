@@ -46,17 +46,19 @@ def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 def augment_with_mask(image: tf.Tensor, mask: tf.Tensor,
                       seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Augment an image and its (S, S) tumour mask with the same flips and rotation.
+    """Augment an image and its (S, S) mask, or (S, S, K) masks, with the same flips and rotation.
 
     Noise and blur change intensities only, so they touch the image, not the mask.
     """
     seeds = tf.random.experimental.stateless_split(seed, 6)
-    stack = tf.concat([image, tf.cast(mask, tf.float32)[..., None]], axis=-1)
+    mask = tf.cast(mask, tf.float32)
+    single = mask.shape.rank == 2
+    stack = tf.concat([image, mask[..., None] if single else mask], axis=-1)
     stack = tf.image.stateless_random_flip_left_right(stack, seeds[0])
     stack = tf.image.stateless_random_flip_up_down(stack, seeds[1])
     limit = math.radians(MAX_ROTATION_DEG)
     stack = _rotate(stack, tf.random.stateless_uniform([], seeds[2], -limit, limit))
-    image, mask = stack[..., :3], stack[..., 3]
+    image, mask = stack[..., :3], (stack[..., 3] if single else stack[..., 3:])
     blur = tf.random.stateless_uniform([], seeds[3]) < BLUR_PROBABILITY
     image = tf.cond(blur, lambda: _blur(image), lambda: image)
     sigma = tf.random.stateless_uniform([], seeds[4], 0.0, MAX_NOISE_SIGMA)

@@ -23,8 +23,9 @@ from liver_model.masks import load_label_mask
 from liver_model.preprocessing import PREPROCESSING_VERSION, prepare
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "cache"
-_CACHE_VERSION = 2
-"""Bump when prepare() changes so that stale caches are not reused."""
+_CACHE_VERSION = 3
+"""Bump when prepare() or what the cache holds changes, so that stale caches are not reused
+(3: liver masks added for the segmentation models)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SliceCache:
     """The manifest (read_manifest) rows, same order as ``images``."""
     tumour_masks: np.ndarray | None = None
     """uint8 (N, S, S) 0/1 tumour masks in the model frame (all 0 where a row has no mask)."""
+    liver_masks: np.ndarray | None = None
+    """uint8 (N, S, S) 0/1 liver-organ masks (liver plus tumour) in the model frame."""
 
     @property
     def labels(self) -> np.ndarray:
@@ -62,21 +65,25 @@ def load_or_build_cache(manifest_path: str | Path, size: int,
     path = cache_path(manifest_path, size, cache_dir)
     if path.is_file():
         with np.load(path) as stored:
-            images, masks = stored["images"], stored["tumour_masks"]
+            images, masks, livers = (stored["images"], stored["tumour_masks"],
+                                     stored["liver_masks"])
         if len(images) == len(frame):
-            return SliceCache(images=images, frame=frame, tumour_masks=masks)
+            return SliceCache(images=images, frame=frame, tumour_masks=masks, liver_masks=livers)
     images = np.empty((len(frame), size, size, 3), np.uint8)
     masks = np.zeros((len(frame), size, size), np.uint8)
+    livers = np.zeros((len(frame), size, size), np.uint8)
     indices = frame["slice_index"] if "slice_index" in frame else [None] * len(frame)
     for i, (file_path, slice_index) in enumerate(zip(frame["path"], indices)):
         prepared = prepare(load_row_slice(file_path, slice_index), size)
         images[i] = np.rint(prepared.tensor).astype(np.uint8)
         if frame["mask_path"].iloc[i]:
-            masks[i] = prepared.to_model(load_label_mask(frame["mask_path"].iloc[i]).tumour)
+            label = load_label_mask(frame["mask_path"].iloc[i])
+            masks[i] = prepared.to_model(label.tumour)
+            livers[i] = prepared.to_model(label.liver)
         if verbose and (i + 1) % 200 == 0:
             print(f"  prepared {i + 1}/{len(frame)} slices", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npz")
-    np.savez(temporary, images=images, tumour_masks=masks)
+    np.savez(temporary, images=images, tumour_masks=masks, liver_masks=livers)
     temporary.replace(path)
-    return SliceCache(images=images, frame=frame, tumour_masks=masks)
+    return SliceCache(images=images, frame=frame, tumour_masks=masks, liver_masks=livers)

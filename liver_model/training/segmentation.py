@@ -1,0 +1,193 @@
+"""Train a U-Net detector (:mod:`liver_model.architectures.unet`) on liver and tumour masks.
+
+Why a trainer of its own: the classifiers' trainer early-stops on the validation AUC of five
+patients, which the cross-validation showed to be noise. A segmentation model is trained for a
+fixed number of epochs (chosen by patient-level cross-validation, :mod:`liver_model.crossval`),
+on pixel targets only:
+
+* liver organ (liver plus tumour) and tumour, each with binary cross-entropy plus a soft Dice
+  over the whole batch. Dice keeps the rare tumour pixels (about 1 % of a slice) from being
+  drowned by background; computed over the batch it stays defined on tumour-free slices, which
+  must then predict no tumour at all;
+* no slice-label loss: the slice score is a fixed function of the maps, calibrated afterwards
+  (``set_calibration``), so the model cannot learn a shortcut that the maps do not show.
+
+Long runs checkpoint every epoch (``keras.callbacks.BackupAndRestore``: weights, optimizer and
+epoch), so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from liver_model.architectures.keras_apps import OUTPUT_LAYER
+from liver_model.architectures.unet import LIVER_LOGITS, TUMOUR_LOGITS
+from liver_model.registry import ArchSpec
+from liver_model.training.augment import augment_with_mask
+
+BN_MOMENTUM = 0.9
+"""As in the classifier trainer: Keras defaults (0.99-0.999) leave BatchNorm statistics near their
+initial values after the few hundred steps of a CPU run."""
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Everything that determines a segmentation training run (recorded in cards and CV reports)."""
+
+    epochs: int = 8
+    size: int = 192
+    seed: int = 42
+    init: str = "imagenet"
+    """"imagenet" (only for architectures with offline ImageNet weights) or "scratch"."""
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    tumour_weight: float = 2.0
+    """Weight of the tumour loss relative to the liver loss (the tumour is what we detect)."""
+    synthetic_lesions: float = 0.0
+    """Per tumour-free liver slice of the training set, this many synthetic-lesion copies are
+    added (:mod:`liver_model.synthesis`; 0 = off)."""
+    copy_paste: float = 0.0
+    """Per tumour-free liver slice, this many copies with a real lesion of another training
+    patient carried in (CarveMix-style; 0 = off)."""
+    steps_per_epoch: int | None = None
+    """Cap on batches per epoch (None = all); lets tests take a few steps."""
+
+
+def bce_dice_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean binary cross-entropy plus (1 - soft Dice) over the whole batch, from logits."""
+    targets = tf.cast(targets, logits.dtype)
+    bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits))
+    probs = tf.sigmoid(logits)
+    overlap = tf.reduce_sum(probs * targets)
+    dice = (2.0 * overlap + 1.0) / (tf.reduce_sum(probs) + tf.reduce_sum(targets) + 1.0)
+    return bce + (1.0 - dice)
+
+
+def map_model(model: keras.Model) -> keras.Model:
+    """Same input, outputs (liver logits, tumour logits): the maps at half the input side.
+
+    Shares every layer with ``model``, so training it trains ``model`` and reading it reads
+    ``model``'s own maps (no copy, no mutation).
+    """
+    return keras.Model(model.input, [model.get_layer(LIVER_LOGITS).output,
+                                     model.get_layer(TUMOUR_LOGITS).output],
+                       name=f"{model.name}_maps")
+
+
+def segmentation_dataset(images: np.ndarray, liver: np.ndarray, tumour: np.ndarray, *,
+                         batch_size: int, seed: int, map_size: int) -> tf.data.Dataset:
+    """Shuffled, augmented (image, (liver target, tumour target)) batches.
+
+    Masks are flipped and rotated with the image and then area-resized to the map's grid, so a
+    map cell's target is the share of its pixels that are liver / tumour.
+    """
+    masks = np.stack([liver, tumour], axis=-1)
+    base = tf.data.Dataset.from_tensor_slices((images, masks))
+    base = base.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def _map(item: tuple[tf.Tensor, tf.Tensor], element_seed: tf.Tensor):
+        image, mask = augment_with_mask(tf.cast(item[0], tf.float32), item[1], element_seed)
+        small = tf.image.resize(mask, (map_size, map_size), method="area")
+        return image, (small[..., :1], small[..., 1:])
+
+    return (tf.data.Dataset.zip((base, seeds)).map(_map, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size).prefetch(2))
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """One flushed line per epoch (loss, seconds): long CPU runs are watched through a log file."""
+
+    def __init__(self, label: str, write: Callable[[str], None]) -> None:
+        super().__init__()
+        self.label, self.write = label, write
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        parts = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()) if "loss" in k)
+        self.write(f"[{self.label}] epoch {epoch + 1}: {parts} "
+                   f"({time.perf_counter() - self.started:.0f} s)")
+
+
+def build_for_training(spec: ArchSpec, config: SegmentationConfig) -> keras.Model:
+    """The registry model, with ImageNet weights if asked, BatchNorm set for short runs."""
+    if not spec.segmentation:
+        raise ValueError(f"{spec.name} is not a segmentation architecture")
+    model = spec.build(config.size)
+    if config.init == "imagenet":
+        if spec.pretrained_loader is None or spec.pretrained_weights is None:
+            raise ValueError(f"{spec.name} has no ImageNet weights available offline")
+        spec.pretrained_loader(model, spec.pretrained_weights)
+    elif config.init != "scratch":
+        raise ValueError(f"unknown initialisation {config.init!r}")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = min(layer.momentum, BN_MOMENTUM)
+    return model
+
+
+def fit_segmentation(spec: ArchSpec, images: np.ndarray, liver: np.ndarray, tumour: np.ndarray,
+                     config: SegmentationConfig, *, checkpoint_dir: Path | None = None,
+                     label: str = "train",
+                     write: Callable[[str], None] = lambda line: print(line, flush=True)
+                     ) -> keras.Model:
+    """Train ``spec`` on uint8 (N, S, S, 3) images and 0/1 (N, S, S) masks; returns the model.
+
+    With ``checkpoint_dir`` the run is resumable: restarting with the same arguments continues
+    from the last finished epoch.
+    """
+    keras.utils.set_random_seed(config.seed)
+    model = build_for_training(spec, config)
+    maps = map_model(model)
+    map_size = int(maps.output[0].shape[1])
+    data = segmentation_dataset(images, liver, tumour, batch_size=config.batch_size,
+                                seed=config.seed, map_size=map_size)
+    steps = config.steps_per_epoch or int(np.ceil(len(images) / config.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(steps * config.epochs, 1), alpha=0.05)
+    maps.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                 loss=[bce_dice_loss, bce_dice_loss], loss_weights=[1.0, config.tumour_weight])
+    callbacks: list[keras.callbacks.Callback] = [ProgressLog(label, write)]
+    if checkpoint_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=True))
+    maps.fit(data.repeat() if config.steps_per_epoch else data, epochs=config.epochs,
+             steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
+             verbose=1 if sys.stdout.isatty() else 0)
+    return model
+
+
+def predict_maps(model: keras.Model, images: np.ndarray, batch_size: int = 32
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw slice score s (N,), liver probability (N, m, m), tumour probability (N, m, m)).
+
+    ``s`` is the pooled score before calibration (the input of the ``p_tumour`` unit).
+    """
+    from liver_model.architectures.unet import SCORE_LAYER
+
+    viewer = keras.Model(model.input, [model.get_layer(SCORE_LAYER).output,
+                                       model.get_layer(LIVER_LOGITS).output,
+                                       model.get_layer(TUMOUR_LOGITS).output])
+    run = tf.function(lambda x: viewer(x, training=False))
+    scores, livers, tumours = [], [], []
+    for i in range(0, len(images), batch_size):
+        s, l, t = run(tf.cast(images[i:i + batch_size], tf.float32))
+        scores.append(s.numpy()[:, 0])
+        livers.append(tf.sigmoid(l).numpy()[..., 0])
+        tumours.append(tf.sigmoid(t).numpy()[..., 0])
+    return np.concatenate(scores), np.concatenate(livers), np.concatenate(tumours)
+
+
+def set_calibration(model: keras.Model, slope: float, intercept: float) -> None:
+    """Set ``p_tumour = sigmoid(slope * logit(s) + intercept)`` (Platt, fitted out of fold)."""
+    if slope < 0:
+        raise ValueError("a negative Platt slope would invert the tumour map's evidence")
+    dense = model.get_layer(OUTPUT_LAYER)
+    dense.set_weights([np.array([[slope]], np.float32), np.array([intercept], np.float32)])
