@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("liver_model.commands.evaluate", "Evaluate shipped models on any manifest."),
     "explain-eval": ("liver_model.commands.explain_eval", "Measure explanation quality."),
     "benchmark": ("liver_model.commands.benchmark", "Print model size, latency, throughput."),
+    "cv": ("liver_model.commands.cv", "Patient-level cross-validation of a segmentation recipe."),
 }
 
 

@@ -60,13 +60,19 @@ def slice_maps(model: LoadedModel, prepared: PreparedSlice) -> SegmentationMaps 
         raise ValueError(f"{model.model_id} takes {model.input_size} px inputs, got {prepared.size}")
     maps = model.predict_maps(prepared.tensor)
     tumour_key = next(k for k in _TUMOUR_LAYERS if k in maps)
+    liver = maps.get(_LIVER_LAYER)
+    return maps_on_slice(model.model_id, prepared, maps[tumour_key][0],
+                         None if liver is None else liver[0])
 
+
+def maps_on_slice(model_id: str, prepared: PreparedSlice, tumour: np.ndarray,
+                  liver: np.ndarray | None) -> SegmentationMaps:
+    """Model-grid probability maps (m, m) -> :class:`SegmentationMaps` on ``prepared``'s slice."""
     def on_slice(small: np.ndarray) -> np.ndarray:
         full = cv2.resize(small.astype(np.float32), (prepared.size, prepared.size),
                           interpolation=cv2.INTER_LINEAR)
         return prepared.to_slice(full)
 
-    liver = maps.get(_LIVER_LAYER)
-    return SegmentationMaps(model_id=model.model_id, tumour=on_slice(maps[tumour_key][0]),
-                            liver=None if liver is None else on_slice(liver[0]),
-                            map_side=int(maps[tumour_key].shape[1]))
+    return SegmentationMaps(model_id=model_id, tumour=on_slice(tumour),
+                            liver=None if liver is None else on_slice(liver),
+                            map_side=int(tumour.shape[0]))

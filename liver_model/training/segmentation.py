@@ -155,9 +155,10 @@ def fit_segmentation(spec: ArchSpec, images: np.ndarray, liver: np.ndarray, tumo
         config.learning_rate, decay_steps=max(steps * config.epochs, 1), alpha=0.05)
     maps.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
                  loss=[bce_dice_loss, bce_dice_loss], loss_weights=[1.0, config.tumour_weight])
-    callbacks: list[keras.callbacks.Callback] = [ProgressLog(label, write)]
-    if checkpoint_dir is not None:
+    callbacks: list[keras.callbacks.Callback] = []
+    if checkpoint_dir is not None:  # first, so an epoch is saved before anything can interrupt
         callbacks.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=True))
+    callbacks.append(ProgressLog(label, write))
     maps.fit(data.repeat() if config.steps_per_epoch else data, epochs=config.epochs,
              steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
              verbose=1 if sys.stdout.isatty() else 0)

@@ -1,0 +1,87 @@
+"""``python -m liver_model cv``: patient-level cross-validation of a segmentation recipe.
+
+Example: ``python -m liver_model cv --manifest ../shared/datasets/lits_windowed_jpg/manifest.csv
+--manifest ../shared/datasets/ircadb_dicom_sample/manifest.csv --folds 5 --arch
+efficientnet_lite0_unet --init imagenet --out assets/metrics/cv_efficientnet_lite0_unet.json``.
+Fold results and checkpoints go to ``--work-dir`` (default ``artifacts/cv/<report name>``), so
+re-running the same command resumes. ``--ship DIR`` then trains on every patient and writes a
+shipped-model folder whose card carries the CV estimate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from liver_model.registry import ARCHITECTURES, get_architecture
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    seg = sorted(name for name, spec in ARCHITECTURES.items() if spec.segmentation)
+    parser.add_argument("--manifest", required=True, type=Path, action="append",
+                        help="manifest.csv of a dataset with masks (repeat for several)")
+    parser.add_argument("--arch", required=True, choices=seg)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--fold-seed", type=int, default=20261128)
+    parser.add_argument("--size", type=int, default=192, help="input side (multiple of 32)")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--init", choices=("imagenet", "scratch"), default="scratch")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--tumour-weight", type=float, default=2.0)
+    parser.add_argument("--synthetic-lesions", type=float, default=0.0,
+                        help="synthetic-lesion copies per tumour-free liver training slice")
+    parser.add_argument("--copy-paste", type=float, default=0.0,
+                        help="copies with a carried-over real lesion per tumour-free liver slice")
+    parser.add_argument("--seed", type=int, default=42, help="training seed")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke runs only")
+    parser.add_argument("--out", required=True, type=Path, help="report JSON to write")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--ship", type=Path, default=None,
+                        help="after CV, train on every patient and write this model folder")
+    parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float16")
+
+
+def run(args: argparse.Namespace) -> int:
+    from liver_model.crossval import load_cv_data, run_cv
+    from liver_model.training.segmentation import SegmentationConfig
+
+    spec = get_architecture(args.arch)
+    config = SegmentationConfig(
+        epochs=args.epochs, size=args.size, seed=args.seed, init=args.init,
+        batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
+        synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
+        steps_per_epoch=args.steps_per_epoch)
+    work = args.work_dir or REPO / "artifacts" / "cv" / args.out.stem
+    work.mkdir(parents=True, exist_ok=True)
+    log_file = (work / "progress.log").open("a")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    report = run_cv(spec, args.manifest, config, n_folds=args.folds, out_dir=work,
+                    fold_seed=args.fold_seed, log=log)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    pooled = report["pooled"]
+    log(f"{spec.name}: ROC AUC {pooled['roc_auc']['value']:.3f} "
+        f"({pooled['roc_auc']['ci95_low']:.3f}-{pooled['roc_auc']['ci95_high']:.3f}), "
+        f"sens@spec0.90 {pooled['sensitivity_at_specificity_0.90']['value']:.3f}, "
+        f"spec@sens0.90 {pooled['specificity_at_sensitivity_0.90']['value']:.3f} -> {args.out}")
+    if args.ship is not None:
+        from liver_model.training.ship import ship
+
+        data = load_cv_data(args.manifest, config.size)
+        try:
+            report_path = str(args.out.resolve().relative_to(REPO))
+        except ValueError:
+            report_path = args.out.name
+        card = ship(spec, data, config, report, report_path, args.ship,
+                    weights_dtype=args.weights_dtype, log=log)
+        log(f"shipped {card.model_id}: {card.training_time_s / 60:.1f} min, threshold "
+            f"{card.threshold:.4f} -> {args.ship}")
+    return 0

@@ -1,0 +1,258 @@
+"""Patient-level cross-validation of a segmentation recipe over every patient of several manifests.
+
+Why: the fixed split has 5 test patients, and one of them decided every ranking. Here every
+patient is held out exactly once: folds are drawn by patient, stratified by "has tumour slices",
+each fold's model is trained on the other folds only, and the out-of-fold (OOF) predictions of all
+slices are pooled. Intervals come from a bootstrap over patients (:mod:`liver_model.cv_metrics`).
+
+Each fold's held-out predictions are written to ``<out>/fold<k>.npz`` as soon as the fold ends,
+and training checkpoints every epoch, so an interrupted run resumes: finished folds are read back,
+the running fold continues from its last epoch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liver_model import cv_metrics
+from liver_model.evaluation import load_row_slice
+from liver_model.manifest import dataset_name
+from liver_model.masks import load_label_mask
+from liver_model.preprocessing import prepare
+from liver_model.registry import ArchSpec
+from liver_model.segmentation import maps_on_slice
+from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
+from liver_model.training.cache import load_or_build_cache
+from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, predict_maps
+from liver_model.training.synthetic_examples import add_synthetic_examples
+from liver_model.training.trainer import _hardware
+
+Log = Callable[[str], None]
+SPLIT_FILE = Path(__file__).resolve().parents[1] / "assets" / "splits" / "lits_windowed_jpg.json"
+"""The fixed split of earlier releases: its test patients' OOF metrics are reported for continuity."""
+
+
+@dataclass(frozen=True)
+class CVData:
+    """Prepared slices and masks of every manifest, concatenated in manifest order."""
+
+    images: np.ndarray
+    liver: np.ndarray
+    tumour: np.ndarray
+    frame: pd.DataFrame
+    """Manifest rows with ``dataset`` added; ``patient_id`` is shared across datasets."""
+    manifests: tuple[str, ...]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.frame["y"].to_numpy(np.int64)
+
+
+def load_cv_data(manifests: Sequence[Path], size: int) -> CVData:
+    """Read (from the prepared-slice cache) and concatenate ``manifests`` at ``size`` px."""
+    caches = [load_or_build_cache(m, size) for m in manifests]
+    frames = [c.frame.assign(dataset=dataset_name(m)) for c, m in zip(caches, manifests)]
+    return CVData(images=np.concatenate([c.images for c in caches]),
+                  liver=np.concatenate([c.liver_masks for c in caches]),
+                  tumour=np.concatenate([c.tumour_masks for c in caches]),
+                  frame=pd.concat(frames, ignore_index=True),
+                  manifests=tuple(f"{dataset_name(m)}/{Path(m).name}" for m in manifests))
+
+
+def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int]:
+    """Patient -> fold, stratified by whether the patient has tumour slices.
+
+    Patients are shuffled within each stratum and dealt round-robin, tumour patients first, so
+    every fold gets a near-equal share of each kind.
+    """
+    has_tumour = frame.groupby("patient_id")["y"].max()
+    rng = np.random.default_rng(seed)
+    folds: dict[str, int] = {}
+    offset = 0
+    for stratum in (1, 0):
+        patients = sorted(has_tumour.index[has_tumour == stratum])
+        rng.shuffle(patients)
+        for i, patient in enumerate(patients):
+            folds[patient] = (offset + i) % n_folds
+        offset += len(patients)
+    return folds
+
+
+def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int) -> np.ndarray:
+    return np.flatnonzero(fold_of_row != fold)
+
+
+def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
+             config: SegmentationConfig, out_dir: Path, log: Log) -> dict[str, np.ndarray]:
+    """Train on every other fold, predict the held-out fold; cached in ``fold<k>.npz``."""
+    path = out_dir / f"fold{fold}.npz"
+    if path.is_file():
+        log(f"fold {fold}: read back from {path.name}")
+        with np.load(path) as stored:
+            return dict(stored)
+    train = _train_indices(data, fold_of_row, fold)
+    images, liver, tumour = add_synthetic_examples(
+        data.images[train], data.liver[train], data.tumour[train], data.labels[train],
+        config, seed=config.seed + fold, log=log)
+    log(f"fold {fold}: training on {len(images)} slices "
+        f"({len(train)} real, {len(images) - len(train)} synthetic)")
+    started = time.perf_counter()
+    model = fit_segmentation(spec, images, liver, tumour, config,
+                             checkpoint_dir=out_dir / f"fold{fold}_checkpoint", label=f"fold {fold}",
+                             write=log)
+    held = np.flatnonzero(fold_of_row == fold)
+    score, liver_p, tumour_p = predict_maps(model, data.images[held])
+    result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),
+              "tumour": tumour_p.astype(np.float16),
+              "train_seconds": np.float64(time.perf_counter() - started)}
+    np.savez(out_dir / f"fold{fold}.tmp.npz", **result)
+    (out_dir / f"fold{fold}.tmp.npz").replace(path)
+    log(f"fold {fold}: done in {result['train_seconds']:.0f} s")
+    return result
+
+
+def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
+                              tumour_p: np.ndarray) -> dict[str, Any]:
+    """Dice and lesion detection on the original slices, for every slice with tumour.
+
+    The OOF maps are mapped back through the slice's own crop (as the app draws them), and the
+    reference masks are read at their full resolution: a Dice computed in the small model frame
+    would flatter the models on small lesions.
+    """
+    frame = data.frame
+    liver_dice, tumour_dice, hits = [], [], []
+    for row in np.flatnonzero(data.labels == 1):
+        record = frame.iloc[row]
+        ct = load_row_slice(record["path"], record.get("slice_index"))
+        reference = load_label_mask(record["mask_path"])
+        maps = maps_on_slice("cv", prepare(ct, size), tumour_p[row].astype(np.float32),
+                             liver_p[row].astype(np.float32))
+        liver_dice.append(dice(maps.liver_mask(), reference.liver))
+        tumour_dice.append(dice(maps.tumour_mask(), reference.tumour))
+        hits += lesion_hits(maps.tumour_mask(), reference.tumour, ct.spacing_mm)
+
+    def summary(values: list[float | None]) -> dict[str, float | int]:
+        v = np.asarray([x for x in values if x is not None])
+        return {"n_slices": int(v.size), "mean": float(v.mean()), "median": float(np.median(v)),
+                "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75))}
+
+    return {"liver_dice_on_tumour_slices": summary(liver_dice),
+            "tumour_dice_on_tumour_slices": summary(tumour_dice),
+            "lesion_detection": {"n_lesions": len(hits), **detection_by_size(hits)},
+            "note": "full-resolution reference masks; predicted masks = probability >= 0.5, "
+                    "tumour gated by the dilated predicted liver (as drawn in the app)"}
+
+
+def cross_fitted_operating_point(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> dict[str, float]:
+    """Sensitivity / specificity when each fold's threshold is chosen on the other folds only."""
+    called = np.zeros(len(y), bool)
+    for fold in np.unique(folds):
+        held = folds == fold
+        threshold = cv_metrics.threshold_for_specificity(y[~held], p[~held])
+        called[held] = p[held] >= threshold
+    return {"sensitivity": float(called[y == 1].mean()),
+            "specificity": float((~called[y == 0]).mean())}
+
+
+def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p: np.ndarray,
+              tumour_p: np.ndarray, *, size: int, seed: int) -> dict[str, Any]:
+    """Every number of the CV report from the pooled OOF predictions."""
+    y, patients = data.labels, data.frame["patient_id"].to_numpy()
+    p_cross = cv_metrics.cross_fitted_calibration(y, score, fold_of_row)
+    slope, intercept = cv_metrics.fit_platt(y, score)
+    threshold_s = cv_metrics.threshold_for_specificity(y, score)
+    liver_pixels = data.liver.reshape(len(y), -1).sum(axis=1).astype(np.float64)
+    prevalence = np.array([y[fold_of_row != f].mean() for f in fold_of_row])
+    fixed = _fixed_test_patients()
+    on_fixed = np.isin(patients, fixed)
+    return {
+        "pooled": cv_metrics.bootstrap_over_patients(y, score, patients, seed=seed),
+        "per_patient": cv_metrics.per_patient_auc(y, score, patients),
+        "calibration": {
+            "method": "Platt scaling on logit(score), fitted on the other folds' OOF scores",
+            **cv_metrics.calibration_summary(y, p_cross)},
+        "operating_point": {
+            "rule": "lowest threshold with specificity >= 0.90 on out-of-fold predictions",
+            "cross_fitted": cross_fitted_operating_point(y, p_cross, fold_of_row),
+            "all_folds": cv_metrics.operating_point(y, score, threshold_s)},
+        "shipping_calibration": {"slope": slope, "intercept": intercept,
+                                 "threshold_p": float(cv_metrics.apply_platt(
+                                     np.array([threshold_s]), slope, intercept)[0])},
+        "baselines": {
+            "reference_liver_pixels": {
+                "what": "score = liver pixels of the reference mask (needs the answer's mask)",
+                **cv_metrics.bootstrap_over_patients(y, liver_pixels, patients, seed=seed)},
+            "constant": {"what": "p = tumour prevalence of the training folds",
+                         "roc_auc": 0.5, "brier": float(np.mean((prevalence - y) ** 2))}},
+        "fixed_test_split": {
+            "patients": fixed, "n_slices": int(on_fixed.sum()),
+            "roc_auc": _auc_or_none(y[on_fixed], score[on_fixed]),
+            "note": "OOF predictions of the 5 test patients of the earlier fixed split"},
+        "segmentation": full_resolution_agreement(data, size, liver_p, tumour_p),
+    }
+
+
+def _auc_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < y.size else None
+
+
+def _fixed_test_patients() -> list[str]:
+    if not SPLIT_FILE.is_file():
+        return []
+    split = json.loads(SPLIT_FILE.read_text())
+    assignment = split.get("patients", split)
+    return sorted(p for p, s in assignment.items() if s == "test")
+
+
+def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig, *,
+           n_folds: int, out_dir: Path, fold_seed: int = 20261128,
+           log: Log = lambda line: print(line, flush=True)) -> dict[str, Any]:
+    """Cross-validate ``spec`` with ``config``; returns (and writes) the report dict."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = load_cv_data(manifests, config.size)
+    assignment = patient_folds(data.frame, n_folds, fold_seed)
+    fold_of_row = data.frame["patient_id"].map(assignment).to_numpy()
+    n = len(data.frame)
+    score = np.full(n, np.nan)
+    map_side = config.size // 2
+    liver_p = np.zeros((n, map_side, map_side), np.float16)
+    tumour_p = np.zeros_like(liver_p)
+    fold_seconds = []
+    for fold in range(n_folds):
+        result = run_fold(spec, data, fold_of_row, fold, config, out_dir, log)
+        index = result["index"]
+        score[index], liver_p[index], tumour_p[index] = (result["score"], result["liver"],
+                                                         result["tumour"])
+        fold_seconds.append(float(result["train_seconds"]))
+    report = {
+        "generated_by": "python -m liver_model cv",
+        "architecture": spec.name,
+        "config": dataclasses.asdict(config),
+        "manifests": list(data.manifests),
+        "n_folds": n_folds, "fold_seed": fold_seed,
+        "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
+        "n_slices": n, "n_tumour_slices": int(data.labels.sum()),
+        "n_patients": len(assignment),
+        "fold_training_seconds": fold_seconds,
+        "hardware": _hardware(),
+        **summarise(data, fold_of_row, score, liver_p, tumour_p, size=config.size,
+                    seed=fold_seed),
+        "slices": [{"dataset": d, "path": Path(p).name, "patient_id": pid, "fold": int(f),
+                    "y": int(t), "score": round(float(s), 6)}
+                   for d, p, pid, f, t, s in zip(data.frame["dataset"], data.frame["path"],
+                                                 data.frame["patient_id"], fold_of_row,
+                                                 data.labels, score)],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    return report
