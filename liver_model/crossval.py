@@ -34,6 +34,7 @@ from liver_model.training.cache import load_or_build_cache
 from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, predict_maps
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
+from liver_model.zoo import save_weights
 
 Log = Callable[[str], None]
 SPLIT_FILE = Path(__file__).resolve().parents[1] / "assets" / "splits" / "lits_windowed_jpg.json"
@@ -108,6 +109,9 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     model = fit_segmentation(spec, images, liver, tumour, config,
                              checkpoint_dir=out_dir / f"fold{fold}_checkpoint", label=f"fold {fold}",
                              write=log)
+    # Kept (in the git-ignored work dir) so explanations can be checked on patients the model
+    # never saw: the shipped model has seen every patient.
+    save_weights(model, out_dir / f"fold{fold}.weights.h5", dtype="float16")
     held = np.flatnonzero(fold_of_row == fold)
     score, liver_p, tumour_p = predict_maps(model, data.images[held])
     result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),

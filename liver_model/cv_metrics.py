@@ -47,7 +47,7 @@ def threshold_for_specificity(y: np.ndarray, score: np.ndarray,
     normal = np.sort(np.asarray(score, np.float64)[np.asarray(y) == 0])
     if normal.size == 0:
         return 0.5
-    allowed_fp = int(np.floor((1.0 - specificity) * normal.size))
+    allowed_fp = int(np.floor((1.0 - specificity) * normal.size + 1e-9))  # 1 - 0.9 < 0.1 in floats
     # Every normal score strictly below the threshold is a true negative.
     return float(np.nextafter(normal[normal.size - allowed_fp - 1], np.inf))
 
@@ -109,13 +109,20 @@ def logit(score: np.ndarray) -> np.ndarray:
 
 
 def fit_platt(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of p = sigmoid(slope * logit(s) + intercept), slope kept >= 0."""
+    """(slope, intercept) of p = sigmoid(slope * logit(s) + intercept), slope kept >= 0.
+
+    Where no increasing fit exists (one class only, or a map anti-correlated with tumour) the
+    result is the constant prevalence, the honest answer of a score that carries no evidence.
+    """
+    y = np.asarray(y)
+    prevalence = float(np.clip(np.mean(y), _EPS, 1.0 - _EPS))
+    constant = (0.0, float(np.log(prevalence / (1.0 - prevalence))))
+    if y.min() == y.max():
+        return constant
     model = LogisticRegression(C=1e4, max_iter=1000)
-    model.fit(logit(score)[:, None], np.asarray(y))
+    model.fit(logit(score)[:, None], y)
     slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
-    if slope < 0:  # a map that is anti-correlated with tumour: fall back to the prevalence
-        return 0.0, float(np.log(np.mean(y) / (1.0 - np.mean(y))))
-    return slope, intercept
+    return constant if slope < 0 else (slope, intercept)
 
 
 def apply_platt(score: np.ndarray, slope: float, intercept: float) -> np.ndarray:

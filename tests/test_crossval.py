@@ -1,0 +1,123 @@
+"""Cross-validation: folds by patient, metrics with patient-bootstrap intervals, calibration,
+Dice and lesion detection, and one end-to-end run of ``python -m liver_model cv`` on real slices."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liver_model import cv_metrics
+from liver_model.__main__ import main
+from liver_model.crossval import patient_folds
+from liver_model.manifest import read_manifest
+from liver_model.segmentation_metrics import detection_by_size, dice, lesion_hits
+
+
+def _synthetic_patients(n_patients: int, slices: int, separation: float, seed: int = 0):
+    """Scores of ``n_patients`` patients whose tumour slices score ``separation`` higher."""
+    rng = np.random.default_rng(seed)
+    y = np.tile(np.r_[np.zeros(slices // 2), np.ones(slices - slices // 2)], n_patients).astype(int)
+    patients = np.repeat([f"p{i}" for i in range(n_patients)], slices)
+    score = rng.normal(size=y.size) + separation * y
+    return y, score, patients
+
+
+def test_folds_hold_each_patient_once_and_balance_tumour_patients(lits_manifest: Path,
+                                                                 ircadb_manifest: Path) -> None:
+    frame = pd.concat([read_manifest(lits_manifest), read_manifest(ircadb_manifest)])
+    folds = patient_folds(frame, 5, seed=3)
+    assert set(folds) == set(frame["patient_id"])  # lits-034 appears in both datasets, once here
+    assert patient_folds(frame, 5, seed=3) == folds
+    has_tumour = frame.groupby("patient_id")["y"].max()
+    per_fold = pd.Series(folds).groupby(pd.Series(folds)).apply(lambda s: has_tumour[s.index].sum())
+    assert per_fold.max() - per_fold.min() <= 1
+    assert pd.Series(folds).value_counts().max() - pd.Series(folds).value_counts().min() <= 1
+
+
+def test_threshold_for_specificity_reaches_it_and_is_the_most_sensitive() -> None:
+    y, score, _ = _synthetic_patients(10, 40, 1.5)
+    threshold = cv_metrics.threshold_for_specificity(y, score, 0.9)
+    point = cv_metrics.operating_point(y, score, threshold)
+    assert point["specificity"] >= 0.9
+    lower = cv_metrics.operating_point(y, score, np.nextafter(threshold, -np.inf) - 1e-9)
+    assert lower["specificity"] < 0.9
+    assert point["sensitivity"] == pytest.approx(cv_metrics.sensitivity_at_specificity(y, score))
+
+
+def test_bootstrap_interval_holds_the_value_and_narrows_with_more_patients() -> None:
+    few = cv_metrics.bootstrap_over_patients(*_synthetic_patients(6, 30, 1.0), resamples=300)
+    many = cv_metrics.bootstrap_over_patients(*_synthetic_patients(60, 30, 1.0), resamples=300)
+    for result in (few, many):
+        auc = result["roc_auc"]
+        assert auc["ci95_low"] <= auc["value"] <= auc["ci95_high"]
+    width = lambda r: r["roc_auc"]["ci95_high"] - r["roc_auc"]["ci95_low"]  # noqa: E731
+    assert width(many) < 0.6 * width(few)
+
+
+def test_per_patient_auc_says_why_it_is_missing() -> None:
+    y = np.array([0, 1, 0, 0])
+    out = cv_metrics.per_patient_auc(y, np.array([0.1, 0.9, 0.2, 0.3]), np.array(["a", "a", "b", "b"]))
+    assert out["a"]["roc_auc"] == 1.0 and out["b"]["roc_auc"] is None and out["b"]["reason"]
+
+
+def test_platt_recovers_a_known_calibration_and_cross_fitting_is_calibrated() -> None:
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0.001, 0.999, 20000)
+    true_p = 1 / (1 + np.exp(-(0.5 * cv_metrics.logit(s) - 1.0)))
+    y = (rng.uniform(size=s.size) < true_p).astype(int)
+    slope, intercept = cv_metrics.fit_platt(y, s)
+    assert slope == pytest.approx(0.5, abs=0.05) and intercept == pytest.approx(-1.0, abs=0.08)
+    p = cv_metrics.cross_fitted_calibration(y, s, np.arange(s.size) % 5)
+    raw, calibrated = cv_metrics.calibration_summary(y, s), cv_metrics.calibration_summary(y, p)
+    assert calibrated["ece"] < 0.02 < raw["ece"]
+
+
+def test_dice_and_lesion_detection_by_size() -> None:
+    reference = np.zeros((64, 64), bool)
+    reference[2:6, 2:6] = True          # 16 px lesion, missed
+    reference[20:50, 20:50] = True      # 900 px lesion, found
+    predicted = np.zeros_like(reference)
+    predicted[30:40, 30:40] = True
+    assert dice(predicted, reference) == pytest.approx(2 * 100 / (100 + 916))
+    assert dice(np.zeros((4, 4)), np.zeros((4, 4))) is None
+    hits = lesion_hits(predicted, reference, spacing_mm=(0.5, 0.5))
+    assert sorted((h.pixels, h.detected) for h in hits) == [(16, False), (900, True)]
+    assert hits[0].diameter_mm == pytest.approx(2 * np.sqrt(hits[0].pixels * 0.25 / np.pi))
+    table = detection_by_size(hits)
+    assert table["pixels"]["0-100 px"] == {"lesions": 1, "detected": 0, "rate": 0.0}
+    assert table["pixels"]["500-2000 px"]["rate"] == 1.0
+    assert [table["mm"][b]["lesions"] for b in ("0-10 mm", "10-20 mm")] == [1, 1]  # 4.5 and 16.9 mm
+    assert "mm_note" in detection_by_size(lesion_hits(predicted, reference))
+
+
+def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: Path) -> None:
+    """Two folds of one training step on a 4-patient subset: the report has every section, and
+    a second run reads the finished folds back instead of training again."""
+    frame = pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)
+    patients = ["lits-014", "lits-033", "lits-015", "lits-003"]
+    subset = (frame[frame["patient_id"].isin(patients)].groupby(["patient_id", "label"]).head(3)
+              .copy())
+    for column in ("path", "mask_path"):
+        subset[column] = [str(lits_manifest.parent / p) for p in subset[column]]
+    manifest = tmp_path / "subset" / "manifest.csv"
+    manifest.parent.mkdir()
+    subset.to_csv(manifest, index=False)
+    out, work = tmp_path / "cv.json", tmp_path / "work"
+    argv = ["cv", "--manifest", str(manifest), "--arch", "mobilenet_v3_small_unet", "--folds", "2",
+            "--epochs", "1", "--steps-per-epoch", "1", "--size", "64", "--batch-size", "4",
+            "--out", str(out), "--work-dir", str(work)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["n_patients"] == 4 and report["n_slices"] == len(subset)
+    assert sorted(sum(report["folds"].values(), [])) == sorted(patients)
+    for key in ("pooled", "per_patient", "calibration", "operating_point", "baselines",
+                "segmentation", "fixed_test_split"):
+        assert key in report
+    assert report["pooled"]["roc_auc"]["ci95_low"] <= report["pooled"]["roc_auc"]["ci95_high"]
+    assert report["segmentation"]["lesion_detection"]["n_lesions"] > 0
+    assert len(report["slices"]) == len(subset)
+    assert main(argv) == 0
+    assert (work / "progress.log").read_text().count("read back") == 2
