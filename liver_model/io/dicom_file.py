@@ -191,13 +191,20 @@ def _pixels(ds: pydicom.Dataset, label: str) -> np.ndarray:
 def _square_pixels(
     hu: np.ndarray, spacing: tuple[float, float], label: str
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """Resample an image of (row, column) spacing to square pixels at the finer of the two."""
-    from skimage.transform import resize
+    """Resample an image of (row, column) spacing to square pixels at the finer of the two.
+
+    DICOM positions are pixel centres (row r lies at r * spacing), so output pixel i samples the
+    input at i * finest / spacing, linearly; the first pixel, and ImagePositionPatient, stay put.
+    """
+    from scipy.ndimage import map_coordinates
 
     finest = min(spacing)
     shape = (round(hu.shape[0] * spacing[0] / finest), round(hu.shape[1] * spacing[1] / finest))
     check_side((shape[1], shape[0]), label)
-    square = resize(hu, shape, order=1, preserve_range=True, anti_aliasing=False)
+    rows = np.arange(shape[0]) * finest / spacing[0]
+    cols = np.arange(shape[1]) * finest / spacing[1]
+    grid = np.meshgrid(rows, cols, indexing="ij")
+    square = map_coordinates(hu, grid, order=1, mode="nearest")
     return square.astype(np.float32), (finest, finest)
 
 
