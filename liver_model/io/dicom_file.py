@@ -156,6 +156,8 @@ def decode_frames(ds: pydicom.Dataset, label: str) -> list[DicomFrame]:
         slope, intercept = rescale(ds, k)
         hu = frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
         meta = dict(base_meta, rescale=f"slope {slope:g}, intercept {intercept:g}")
+        if frames > 1:
+            meta["frame"] = str(k)  # which frame of the file: the app's cache identity of the slice
         if padding is not None:
             padded = (frame >= padding[0]) & (frame <= padding[1])
             if padded.any():
