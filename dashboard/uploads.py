@@ -163,7 +163,7 @@ def slice_source(key: str, *, label: str = "Upload CT slice(s)") -> UploadBundle
     if active is None:
         return None
     cols = st.columns([4, 1])
-    cols[0].caption(f"Showing **{active.title}** from your earlier upload.")
+    cols[0].caption(f"Showing **{active.title}**" + ("." if active.name else " from your earlier upload."))
     if cols[1].button("Clear", key=f"{key}_clear"):
         state.clear_active()
         st.rerun()
