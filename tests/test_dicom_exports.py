@@ -173,6 +173,19 @@ def _variant(path: Path, **tags) -> bytes:
     return _bytes(ds)
 
 
+def _dicomdir() -> bytes:
+    """A (record-less) DICOMDIR, the index file a CD or PACS folder export starts with."""
+    ds = Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = uid.MediaStorageDirectoryStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = uid.generate_uid()
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds.FileSetID, ds.DirectoryRecordSequence = "EXPORT", DicomSequence([])
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def test_a_zip_of_mixed_series_preselects_the_axial_soft_tissue_series(example_paths, reference_hu):
     """Empty UIDs everywhere (as in the example): series are told apart by their other tags."""
     packed = io.BytesIO()
@@ -188,6 +201,7 @@ def test_a_zip_of_mixed_series_preselects_the_axial_soft_tissue_series(example_p
         archive.writestr("STUDY/COR/IM1", _variant(
             example_paths[3], SeriesDescription="CT Cor 3.0", ImageOrientationPatient=[1, 0, 0, 0, 0, -1]))
         archive.writestr("__MACOSX/STUDY/._IM1", b"\x00\x05\x16\x07")
+        archive.writestr("DICOMDIR", _dicomdir())
     slices = load_slices(packed.getvalue(), "study.zip")
     assert len(slices) == 20 and all(s.meta["series_description"] == "CT Body 3.0" for s in slices)
     assert np.array_equal(slices[0].hu, reference_hu[slices[0].source.rsplit("/", 1)[-1]])
@@ -195,6 +209,7 @@ def test_a_zip_of_mixed_series_preselects_the_axial_soft_tissue_series(example_p
     with zipfile.ZipFile(packed) as archive:
         files = [(n, archive.read(n)) for n in archive.namelist() if "__MACOSX" not in n]
     study = find_series(files)
+    assert not study.problems, "the DICOMDIR is an index, skipped without complaint"
     titles = {s.description.split(",")[0]: s for s in study.series}
     assert set(titles) == {"CT Body 3.0", "CT Bone 3.0", "Topogram 0.6 T20s", "CT Cor 3.0"}
     assert "localiser" in titles["Topogram 0.6 T20s"].skip_reason
