@@ -220,3 +220,21 @@ def test_normalised_npy_is_not_hu():
     buffer = io.BytesIO()
     np.save(buffer, np.random.default_rng(1).random((64, 64), dtype=np.float32))
     _raises(NotAnAxialCTSlice, buffer.getvalue(), "normalised.npy")
+
+
+def test_zip_bombs_and_password_protected_zips_are_refused(dicom_path, monkeypatch):
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("study/IM1", dicom_path.read_bytes())
+        archive.writestr("study/IM2", bytes(4_000_000))  # 4 MB of zeros: a few kB compressed
+    monkeypatch.setattr(ct_io.limits, "MAX_ARCHIVE_BYTES", 2_000_000)  # a zip bomb, scaled down
+    _raises(ImageTooLarge, packed.getvalue(), "bomb.zip")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("study/IM1", dicom_path.read_bytes())
+    data = bytearray(packed.getvalue())
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 0x01  # general-purpose flag bit 0 in the central directory: "encrypted"
+    _raises(UnsupportedFormat, bytes(data), "locked.zip")
