@@ -168,6 +168,8 @@ def decode_frames(ds: pydicom.Dataset, label: str) -> list[DicomFrame]:
             hu, spacing = _square_pixels(hu, spacing, label)
             meta["resampled"] = "non-square pixels resampled to square ones"
         position, normal = plane(ds, k)
+        if frames > 1 and _functional_item(ds, k, "PlanePositionSequence") is None:
+            position = None  # a top-level position cannot tell the frames of a multi-frame file apart
         if position is not None:
             meta["table_position_mm"] = f"{float(position[2]):g}"
         index = instance if frames == 1 else k

@@ -172,6 +172,8 @@ def _order(frames: list[DicomFrame], name: str) -> tuple[list[DicomFrame], str]:
         return [frames[i] for i in order], "position along the slice normal"
     if all(f.instance is not None for f in frames) and len({f.instance for f in frames}) == len(frames):
         return sorted(frames, key=lambda f: f.instance), "InstanceNumber (the files give no position)"  # type: ignore[arg-type, return-value]
+    if len({f.ct.source for f in frames}) == 1:
+        return frames, "frame order in the file (the file gives no position per frame)"
     raise AmbiguousSeries(
         f"{name}: the files give neither the slice positions nor distinct instance numbers, so "
         "the slice order is unknown. Export the series again from the PACS with its full headers "
@@ -180,11 +182,11 @@ def _order(frames: list[DicomFrame], name: str) -> tuple[list[DicomFrame], str]:
 
 
 def _text(ds: pydicom.Dataset, keyword: str) -> str:
-    """A tag as stripped text; multi-valued tags joined with '\\' as DICOM writes them."""
+    """A tag as stripped text; multi-valued tags joined with a backslash, as DICOM writes them."""
     value = ds.get(keyword)
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):  # pydicom MultiValue
         return "\\".join(str(v) for v in value).strip()
     return str(value).strip()
 
