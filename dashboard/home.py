@@ -42,11 +42,14 @@ def render() -> None:
     st.title("LiverLens")
     st.markdown(
         "Explainable liver-tumour classification on single axial CT slices. Upload a slice "
-        "(PNG/JPEG, DICOM or a NIfTI volume) and every shipped model says whether it shows a liver "
+        "(PNG/JPEG, DICOM in any PACS compression or a ZIP of a study, or a NIfTI volume) and every shipped model says whether it shows a liver "
         "tumour; Grad-CAM, LIME, SHAP and related methods show **where** each model looked, and "
         "the Performance page shows how well each model did on patients it never saw."
     )
     st.error(DISCLAIMER, icon="⚠️")
+    st.info("No CT at hand? **Diagnose** and **Volume** have a **Try the example** button: a real "
+            "20-slice abdominal CT (JPEG 2000 DICOM) shipped with LiverLens, from the TotalSegmentator "
+            "project (Wasserthal et al. 2023, Apache-2.0 / CC BY 4.0).")
     st.subheader("Shipped models")
     cards = caching.shipped_cards()
     if not cards:

@@ -49,3 +49,7 @@ class ModelNotFound(LiverLensError):
 
 class ExplanationError(LiverLensError):
     """An explanation method cannot run on this model (e.g. Grad-CAM without a spatial layer)."""
+
+
+class AmbiguousSeries(InputError):
+    """A DICOM series whose slices cannot be put in order (no positions, or two at one position)."""

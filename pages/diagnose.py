@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import caching, charts, navigation, panels, uploads, widgets
+from dashboard import caching, charts, examples, navigation, panels, uploads, widgets
 
 navigation.ensure_app_navigation()
 
@@ -17,6 +17,7 @@ cards = caching.shipped_cards()
 bundle = uploads.slice_source("diagnose_upload")
 if bundle is None:
     st.info("Upload an axial CT slice to start: " + uploads.FORMATS_HELP)
+    examples.offer_example(key="diagnose_example")
     st.stop()
 
 ref = uploads.pick_slice(bundle, key="diagnose_slice")

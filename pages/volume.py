@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching, charts, navigation, state, uploads
+from dashboard import caching, charts, examples, navigation, state, uploads
 
 navigation.ensure_app_navigation()
 
@@ -17,8 +17,9 @@ st.caption("Research and teaching tool, not a medical device.")
 cards = caching.shipped_cards()
 bundle = uploads.slice_source("volume_upload", label="Upload a NIfTI volume (.nii / .nii.gz) or all DICOM files of a series")
 if bundle is None or not bundle.is_stack:
-    st.info("Upload a whole NIfTI volume, or select every DICOM file of one series at once "
-            "(they are ordered by InstanceNumber). A single slice belongs on Diagnose.")
+    st.info("Upload a whole NIfTI volume, or every DICOM file of one series at once (or a ZIP of the "
+            "study folder; slices are ordered by their position in the patient). A single slice belongs on Diagnose.")
+    examples.offer_example(key="volume_example")
     st.stop()
 if not cards:
     st.warning("No trained models are shipped in `assets/models/`, so there is nothing to predict with.")

@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate
-from pydicom.uid import JPEGLSLossless
+from pydicom.uid import JPEGLSLossless, MPEG2MPML
 from skimage import data as skdata
 
 from liver_model import io as ct_io
@@ -116,7 +116,6 @@ def test_non_images_are_unsupported():
     cases = {
         "notes.txt": b"Patient scheduled for CT on Monday.\n",
         "report.pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
-        "export.zip": b"PK\x03\x04" + bytes(200),
         "noise.bin": np.random.default_rng(0).bytes(4096),
         "noise.dcm": np.random.default_rng(1).bytes(4096),
         "image.bmp": b"BM" + bytes(200),
@@ -143,7 +142,7 @@ def test_huge_images_and_decompression_bombs_are_too_large(tmp_path, monkeypatch
     with pytest.raises(ImageTooLarge):
         load_slice(tmp_path / "wide.png")
     volume = nib.Nifti1Image(np.zeros((16, 16, 8), np.int16), np.eye(4)).to_bytes()
-    monkeypatch.setattr(ct_io, "MAX_GUNZIP_BYTES", len(volume) // 2)  # a gzip bomb, scaled down
+    monkeypatch.setattr(ct_io.limits, "MAX_GUNZIP_BYTES", len(volume) // 2)  # a gzip bomb, scaled down
     _raises(ImageTooLarge, gzip.compress(volume), "bomb.nii.gz")
 
 
@@ -191,16 +190,51 @@ def test_dicom_of_another_modality_or_plane_is_not_an_axial_ct(dicom_path, tmp_p
 
 
 def test_dicom_with_an_undecodable_compression_is_a_typed_error(dicom_path, tmp_path):
+    """A syntax no installed plugin decodes (MPEG-2 video) is named; a broken JPEG-LS is corrupt."""
     ds = pydicom.dcmread(dicom_path)
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + bytes(64)])
     ds["PixelData"].VR = "OB"
-    ds.save_as(tmp_path / "jpegls.dcm", enforce_file_format=True)
-    error = _raises(UnsupportedCompression, (tmp_path / "jpegls.dcm").read_bytes(), "jpegls.dcm")
-    assert "JPEG-LS" in str(error) and "uncompressed" in str(error)
+    for syntax, error, words in ((MPEG2MPML, UnsupportedCompression, ("MPEG2", "uncompressed")),
+                                 (JPEGLSLossless, CorruptImage, ("damaged", "export"))):
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(tmp_path / "compressed.dcm", enforce_file_format=True)
+        message = str(_raises(error, (tmp_path / "compressed.dcm").read_bytes(), "compressed.dcm"))
+        assert all(word in message for word in words), message
+
+
+def test_damaged_zip_is_corrupt_and_dicomdir_alone_says_what_to_upload():
+    _raises(CorruptImage, b"PK\x03\x04" + bytes(200), "export.zip")
+    buffer = io.BytesIO()
+    dicomdir = pydicom.Dataset()
+    dicomdir.file_meta = pydicom.dataset.FileMetaDataset()
+    dicomdir.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
+    dicomdir.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    dicomdir.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    dicomdir.DirectoryRecordSequence = []
+    dicomdir.FileSetID = "EXPORT"
+    pydicom.dcmwrite(buffer, dicomdir, enforce_file_format=True)
+    assert "ZIP" in str(_raises(UnsupportedFormat, buffer.getvalue(), "DICOMDIR"))
 
 
 def test_normalised_npy_is_not_hu():
     buffer = io.BytesIO()
     np.save(buffer, np.random.default_rng(1).random((64, 64), dtype=np.float32))
     _raises(NotAnAxialCTSlice, buffer.getvalue(), "normalised.npy")
+
+
+def test_zip_bombs_and_password_protected_zips_are_refused(dicom_path, monkeypatch):
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("study/IM1", dicom_path.read_bytes())
+        archive.writestr("study/IM2", bytes(4_000_000))  # 4 MB of zeros: a few kB compressed
+    monkeypatch.setattr(ct_io.limits, "MAX_ARCHIVE_BYTES", 2_000_000)  # a zip bomb, scaled down
+    _raises(ImageTooLarge, packed.getvalue(), "bomb.zip")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("study/IM1", dicom_path.read_bytes())
+    data = bytearray(packed.getvalue())
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 0x01  # general-purpose flag bit 0 in the central directory: "encrypted"
+    _raises(UnsupportedFormat, bytes(data), "locked.zip")

@@ -207,3 +207,6 @@ def test_multiframe_dicom_gives_one_slice_per_frame(series, dicom_dir, tmp_path)
     slices = load_slices(tmp_path / "multiframe.dcm")
     assert [s.index for s in slices] == [0, 1, 2]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(slices, series[5:8], strict=True))
+    # without per-frame positions the frames keep their file order, also as a one-file series
+    as_series = read_dicom_series([tmp_path / "multiframe.dcm"])
+    assert all(np.array_equal(a.hu, b.hu) for a, b in zip(as_series, series[5:8], strict=True))

@@ -1,7 +1,9 @@
 """The repository can be published: no CT data, no developer paths, and the README tells the truth.
 
 The CT datasets are licensed non-commercial (LiTS CC BY-NC-SA, IRCAD CC BY-NC-ND), so neither a
-slice nor a crop or re-encoding of one may enter the repository. Files are found by content
+slice nor a crop or re-encoding of one may enter the repository. The one exception is the bundled
+example (``assets/examples/totalsegmentator_ct``, Apache-2.0 / CC BY 4.0): only the files whose
+SHA-256 its ``ATTRIBUTION.md`` lists, and only in that folder. Files are found by content
 (magic bytes), not by extension, over tracked files plus untracked files git does not ignore
 (what the next ``git add`` would take).
 """
@@ -13,6 +15,7 @@ import hashlib
 import io
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import nibabel as nib
@@ -22,6 +25,7 @@ from PIL import Image
 
 from liver_model.errors import InputError
 from liver_model.io import detect_format, load_slice, load_slices
+from liver_model.io.archive import expand_zip
 
 REPO = Path(__file__).resolve().parent.parent
 # Absolute paths of a developer machine or a container, e.g. "/" "home/alice" (split so that this
@@ -31,6 +35,20 @@ DEVELOPER_PATH = re.compile(
 )
 # A CT slice is at least this many pixels on each side (LiTS/IRCAD: 512).
 MIN_SLICE_SIDE = 128
+# The bundled example, the only CT files allowed, and the dataset folder they were copied from.
+EXAMPLE_DIR = REPO / "assets" / "examples" / "totalsegmentator_ct"
+EXAMPLE_SOURCE = "totalsegmentator_example_dicom"
+
+
+def example_hashes() -> set[str]:
+    """SHA-256 of every file ATTRIBUTION.md lists (lines ``<hex>  <name>``)."""
+    text = (EXAMPLE_DIR / "ATTRIBUTION.md").read_text()
+    return set(re.findall(r"^([0-9a-f]{64})  \S+$", text, flags=re.M))
+
+
+def is_allowed_example(path: Path, data: bytes) -> bool:
+    """A file of the bundled example: inside its folder *and* listed by hash in its ATTRIBUTION.md."""
+    return path.parent == EXAMPLE_DIR and hashlib.sha256(data).hexdigest() in example_hashes()
 
 
 def repository_files() -> list[Path]:
@@ -49,6 +67,13 @@ def ct_reason(data: bytes, name: str) -> str | None:
     kind = detect_format(data[:1024], name)
     if kind in ("dicom", "nifti"):
         return f"{kind} file"
+    if kind == "zip":  # a study folder compressed for upload
+        try:
+            members = expand_zip(data, name)
+        except InputError:
+            return None
+        inner = next((m for m, body in members if ct_reason(body, m)), None)
+        return f"ZIP holding CT data ({inner})" if inner else None
     if kind == "gzip":
         try:
             inner = gzip.GzipFile(fileobj=io.BytesIO(data)).read(352)
@@ -90,7 +115,11 @@ def test_the_detector_finds_real_ct_files_and_spares_pictures(datasets_dir, tmp_
     np.save(tmp_path / "slice.npy", hu)
     buffer = io.BytesIO()
     Image.fromarray(load_slice(dicom).rgb[..., 0]).save(buffer, "PNG")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("study/IM0001", dicom.read_bytes())
     positives = {
+        "study.zip": packed.getvalue(),
         "x.dcm": dicom.read_bytes(),
         "x.jpg": jpeg.read_bytes(),
         "renamed.txt": jpeg.read_bytes(),
@@ -109,11 +138,24 @@ def test_the_detector_finds_real_ct_files_and_spares_pictures(datasets_dir, tmp_
     assert ct_reason(Path(__file__).read_bytes(), "test.py") is None
 
 
+def test_only_the_attributed_example_files_are_allowed(datasets_dir):
+    """Positive controls for the exception: a LiTS/IRCAD file in the example folder, or an example
+    file anywhere else, is still CT data that must not be committed."""
+    ircad = (datasets_dir / "ircadb_dicom_sample" / "dicom" / "3Dircadb1.7_image_68.dcm").read_bytes()
+    example = sorted(EXAMPLE_DIR.glob("*.dcm"))
+    assert len(example) == 20 == len(example_hashes())
+    assert all(is_allowed_example(p, p.read_bytes()) for p in example)
+    assert not is_allowed_example(EXAMPLE_DIR / "extra.dcm", ircad)
+    assert not is_allowed_example(REPO / "assets" / example[0].name, example[0].read_bytes())
+    assert ct_reason(example[0].read_bytes(), example[0].name), "the example is CT, found as such"
+
+
 def test_repository_holds_no_ct_image_files():
     found = [
         f"{path.relative_to(REPO)}: {reason}"
         for path in repository_files()
-        if (reason := ct_reason(path.read_bytes(), path.name))
+        if (reason := ct_reason(data := path.read_bytes(), path.name))
+        and not is_allowed_example(path, data)
     ]
     assert not found, "CT data must not be committed (non-commercial licences):\n" + "\n".join(
         found
@@ -134,6 +176,8 @@ def test_no_file_is_a_copy_of_a_dataset_file(datasets_dir):
                 f"{path.relative_to(REPO)} == {c.relative_to(datasets_dir)}"
                 for c in candidates
                 if hashlib.sha256(c.read_bytes()).digest() == digest
+                and not (c.relative_to(datasets_dir).parts[0] == EXAMPLE_SOURCE
+                         and is_allowed_example(path, path.read_bytes()))
             ]
     assert not copies, "dataset files copied into the repository:\n" + "\n".join(copies)
 
