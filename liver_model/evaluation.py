@@ -63,6 +63,7 @@ def _model_result(loaded: LoadedModel, frame: pd.DataFrame, tensors: np.ndarray,
         "initialisation": card.initialisation,
         "input_size": card.input_size,
         "threshold_source": card.threshold_rule,
+        "trained_on_every_patient": card.cross_validation is not None,
         "curves": metrics.curves(y, p),
         "per_patient": per_patient_metrics(frame["patient_id"].to_numpy(), y, p, card.threshold),
         "probabilities": {str(Path(path).relative_to(root)): round(float(prob), 6)

@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 from liver_model.__main__ import main
 from liver_model.manifest import read_manifest
 
-MODEL = "mobilenet_v3_small"
+MODEL = "mobilenet_v3_small_unet"
 FIELDS = ("n", "accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc",
           "brier", "confusion_matrix", "threshold", "probabilities", "curves")
 

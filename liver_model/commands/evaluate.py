@@ -7,8 +7,10 @@ Examples::
     python -m liver_model evaluate --manifest ../shared/datasets/ircadb_dicom_sample/manifest.csv \\
         --split all --out assets/metrics/ircadb_metrics.json
 
-Each model is scored at the decision threshold stored in its card (chosen on validation
-patients). ``--update-cards`` writes the test metrics into each evaluated model's card.
+Each model is scored at the decision threshold stored in its card. ``--update-cards`` writes the
+test metrics into each evaluated model's card, except for models trained on every patient (the
+cross-validated segmentation models): on them the test split is in-sample, so their report entry
+says ``trained_on_every_patient`` and their card keeps the cross-validation as its estimate.
 """
 from __future__ import annotations
 
@@ -47,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         cells = [result[k] for k in ("roc_auc", "pr_auc", "sensitivity", "specificity",
                                      "accuracy", "f1", "brier")]
         print(f"{model_id:32s} " + " ".join("   n/a" if c is None else f"{c:6.3f}" for c in cells))
-        if args.update_cards:
+        if result["trained_on_every_patient"]:
+            print(f"{'':32s} (trained on every patient, these included: in-sample numbers; its "
+                  "expected performance is the cross-validation in its card)")
+        elif args.update_cards:
             model_dir = args.models_dir / model_id
             card = read_card(model_dir)
             card.test_metrics = {k: v for k, v in result.items() if k not in ("curves", "probabilities", "per_patient")}
