@@ -49,3 +49,7 @@ class ModelNotFound(LiverLensError):
 
 class ExplanationError(LiverLensError):
     """An explanation method cannot run on this model (e.g. Grad-CAM without a spatial layer)."""
+
+
+class SynthesisError(LiverLensError):
+    """Arrays given to tumour synthesis do not fit together (shapes, dtypes, no donor lesion)."""
