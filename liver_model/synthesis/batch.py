@@ -24,6 +24,9 @@ MIN_LIVER_FRACTION = 0.01
 ATTEMPTS_PER_EXAMPLE = 4
 """Targets (and donors) tried for one example before it is given up."""
 
+_Example = tuple[np.ndarray, np.ndarray, int, int]
+"""(image, tumour mask, target index, donor index or -1) of one new example."""
+
 
 @dataclass(frozen=True)
 class SyntheticTumours:
@@ -60,30 +63,30 @@ def augment_with_synthetic_tumours(images: np.ndarray, livers: np.ndarray, tumou
     targets = np.flatnonzero((tumour_px == 0) & (liver_px >= MIN_LIVER_FRACTION * side * side))
     donors = np.asarray([i for i in np.flatnonzero(tumour_px >= MIN_COMPONENT_PX)
                          if _largest_component(tumours[i]) >= MIN_COMPONENT_PX], dtype=int)
-    made: list[tuple[np.ndarray, np.ndarray, int, int]] = []
+    made: list[_Example | None] = []
     if targets.size:
-        for _ in range(n_synthetic):
-            made.extend(_synthetic_example(images, livers, targets, rng, params))
+        made += [_synthetic_example(images, livers, targets, rng, params)
+                 for _ in range(n_synthetic)]
         if donors.size:
-            for _ in range(n_copy_paste):
-                made.extend(_pasted_example(images, livers, tumours, targets, donors, patients,
-                                            rng))
-    if not made:
+            made += [_pasted_example(images, livers, tumours, targets, donors, patients, rng)
+                     for _ in range(n_copy_paste)]
+    kept = [m for m in made if m is not None]
+    if not kept:
         empty = np.zeros((0, side, side), np.uint8)
         return SyntheticTumours(images=np.zeros((0, side, side, 3), np.uint8), livers=empty,
                                 tumours=empty.copy(), targets=np.zeros(0, int),
                                 donors=np.zeros(0, int))
-    index = [m[2] for m in made]
-    return SyntheticTumours(images=np.stack([m[0] for m in made]),
+    index = [m[2] for m in kept]
+    return SyntheticTumours(images=np.stack([m[0] for m in kept]),
                             livers=livers[index].astype(np.uint8),
-                            tumours=np.stack([m[1] for m in made]).astype(np.uint8),
-                            targets=np.asarray(index), donors=np.asarray([m[3] for m in made]))
+                            tumours=np.stack([m[1] for m in kept]).astype(np.uint8),
+                            targets=np.asarray(index), donors=np.asarray([m[3] for m in kept]))
 
 
 def _synthetic_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarray,
                        rng: np.random.Generator,
-                       params: LesionParams) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
-    """One slice with 1..3 synthetic lesions, as a one-item list; empty if none fitted."""
+                       params: LesionParams) -> _Example | None:
+    """One slice with 1..3 synthetic lesions; None if no lesion fitted."""
     for _ in range(ATTEMPTS_PER_EXAMPLE):
         target = int(targets[rng.integers(targets.size)])
         image, tumour = images[target], np.zeros(images.shape[1:3], bool)
@@ -94,14 +97,14 @@ def _synthetic_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarr
                 break
             image, tumour = lesion.image, tumour | lesion.tumour
         if tumour.any():
-            return [(image, tumour, target, -1)]
-    return []
+            return image, tumour, target, -1
+    return None
 
 
 def _pasted_example(images: np.ndarray, livers: np.ndarray, tumours: np.ndarray,
                     targets: np.ndarray, donors: np.ndarray, patients: np.ndarray | None,
-                    rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
-    """One slice with a lesion carried from another patient, as a one-item list; or empty."""
+                    rng: np.random.Generator) -> _Example | None:
+    """One slice with a lesion carried from another patient; None if none fitted."""
     for _ in range(ATTEMPTS_PER_EXAMPLE):
         target = int(targets[rng.integers(targets.size)])
         allowed = donors if patients is None else donors[patients[donors] != patients[target]]
@@ -111,8 +114,8 @@ def _pasted_example(images: np.ndarray, livers: np.ndarray, tumours: np.ndarray,
         pasted = carve_lesion(images[target], livers[target], images[donor], tumours[donor], rng,
                               source_liver=livers[donor])
         if pasted is not None:
-            return [(pasted.image, pasted.tumour, target, donor)]
-    return []
+            return pasted.image, pasted.tumour, target, donor
+    return None
 
 
 def _largest_component(mask: np.ndarray) -> int:

@@ -23,8 +23,8 @@ from scipy import ndimage
 
 from liver_model.errors import SynthesisError
 from liver_model.synthesis.encoding import check_image, check_mask, fit_blue_mapping, recover_hu
-from liver_model.synthesis.placement import (Patch, blend, fit_centre, footprint, level_around,
-                                             soft_edge)
+from liver_model.synthesis.placement import (Patch, blend, cut_frame, fit_centre, footprint,
+                                             level_around, soft_edge)
 
 MIN_COMPONENT_PX = 4
 """Smaller lesion components (JPEG or resampling specks of a mask) are not carved."""
@@ -117,7 +117,7 @@ def _carve(hu: np.ndarray, liver: np.ndarray, component: np.ndarray, all_tumour:
     reach = math.hypot(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) / 2.0
     half = int(math.ceil(reach + rim / 2.0)) + 2
     level = level_around(hu, ring, (cy, cx), half + RING_PX)
-    hu_patch, lesion, carved = (_cut(a, (cy, cx), half) for a in (hu, component, region))
+    hu_patch, lesion, carved = (cut_frame(a, (cy, cx), half) for a in (hu, component, region))
     if mirrored:
         hu_patch, lesion, carved = (np.fliplr(a) for a in (hu_patch, lesion, carved))
     turn = cv2.getRotationMatrix2D((float(half), float(half)), angle, 1.0)
@@ -132,11 +132,4 @@ def _carve(hu: np.ndarray, liver: np.ndarray, component: np.ndarray, all_tumour:
     carved_turned = (rotate(carved, cv2.BORDER_CONSTANT) >= 0.5) | lesion_turned
     patch = Patch(hu=hu_turned, weight=soft_edge(carved_turned, rim), lesion=lesion_turned)
     return patch, level
-
-
-def _cut(array: np.ndarray, centre: tuple[int, int], half: int) -> np.ndarray:
-    """The (2h+1)^2 frame of ``array`` around ``centre``; outside the image, edge values."""
-    padded = np.pad(array, half, mode="edge")
-    cy, cx = centre[0] + half, centre[1] + half
-    return padded[cy - half:cy + half + 1, cx - half:cx + half + 1]
 

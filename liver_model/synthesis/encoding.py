@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+import cv2
+from scipy.optimize import isotonic_regression
 
 from liver_model.errors import SynthesisError
 from liver_model.windowing import LITS_GREEN, LIVER, Window, apply_window
@@ -95,7 +96,8 @@ def _trusted(channel: np.ndarray) -> np.ndarray:
     :data:`SATURATION_MARGIN` of either end leaves a bias of 0.1 HU.
     """
     clipped = (channel <= SATURATION_MARGIN) | (channel >= 255 - SATURATION_MARGIN)
-    return (channel > 0) & (channel < 255) & ~ndimage.maximum_filter(clipped, size=3)
+    near_clipped = cv2.dilate(clipped.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return (channel > 0) & (channel < 255) & ~near_clipped
 
 
 def recover_hu(image: np.ndarray) -> RecoveredHU:
@@ -140,30 +142,13 @@ def fit_blue_mapping(image: np.ndarray, recovered: RecoveredHU) -> BlueMapping:
     knot_hu = np.concatenate([_level_centre_hu(levels, LIVER), _level_centre_hu(levels, LITS_GREEN)])
     present = np.flatnonzero(counts)
     order = present[np.argsort(knot_hu[present], kind="stable")]
-    fitted = _isotonic(sums[order] / counts[order], counts[order].astype(np.float64))
+    fitted = isotonic_regression(sums[order] / counts[order],
+                                 weights=counts[order].astype(np.float64)).x
     hu_knots = knot_hu[order].astype(np.float64)
     # An R level and a G level can share an HU value; keep one knot per HU (their fit is equal
     # or ordered, and np.interp needs increasing abscissae).
     hu_knots, first = np.unique(hu_knots, return_index=True)
     return BlueMapping(hu=hu_knots, blue=fitted[first])
-
-
-def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
-    means: list[float] = []
-    masses: list[float] = []
-    sizes: list[int] = []
-    for value, weight in zip(values.tolist(), weights.tolist()):
-        means.append(value)
-        masses.append(weight)
-        sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            mass = masses[-2] + masses[-1]
-            means[-2] = (means[-2] * masses[-2] + means[-1] * masses[-1]) / mass
-            masses[-2] = mass
-            sizes[-2] += sizes[-1]
-            del means[-1], masses[-1], sizes[-1]
-    return np.repeat(np.asarray(means), sizes)
 
 
 def encode_hu(hu: np.ndarray, blue: BlueMapping) -> np.ndarray:

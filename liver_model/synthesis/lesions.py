@@ -24,17 +24,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
 from liver_model.synthesis.encoding import (check_image, check_mask, fit_blue_mapping,
                                                recover_hu)
-from liver_model.synthesis.placement import (Patch, blend, fit_centre, footprint,
-                                                level_around, soft_edge)
+from liver_model.synthesis.placement import (Patch, blend, cut_frame, fit_centre,
+                                                footprint, level_around, soft_edge)
 
 RADIUS_FRACTION = (0.015, 0.08)
 """Default lesion radius range as a share of the image side: at 192 px 2.9..15 px (about
 3..30 mm on a body crop), at 512 px 7.7..41 px."""
+NOISE_SIGMA_PX = 1.0
+"""Blur whose residual is taken as the slice's pixel noise and kept inside the lesion."""
 SHRINK_STEPS = (1.0, 0.7, 0.5)
 """Radius factors tried in turn when a lesion does not fit: a small liver section still gets a
 (smaller) lesion rather than none."""
@@ -120,7 +123,11 @@ def synthesize_lesion(image: np.ndarray, liver: np.ndarray, rng: np.random.Gener
     contrast = float(rng.uniform(*params.contrast_hu))
     texture = lesion_texture(shape, rng, float(rng.uniform(*params.texture_sigma_hu)),
                              float(rng.uniform(*params.grain_px)))
-    patch = Patch(hu=(level - contrast + texture).astype(np.float32), weight=weight, lesion=shape)
+    # The slice's own pixel noise (its high-pass) is kept in the lesion: a lesion smoother than
+    # the parenchyma around it would be a give-away a model could learn instead of the lesion.
+    noise = recovered.hu - cv2.GaussianBlur(recovered.hu, (0, 0), sigmaX=NOISE_SIGMA_PX)
+    patch = Patch(hu=(level - contrast + texture + cut_frame(noise, centre, half)).astype(np.float32),
+                  weight=weight, lesion=shape)
     edited, tumour, changed = blend(image, recovered, fit_blue_mapping(image, recovered), patch,
                                     centre)
     return SyntheticLesion(image=edited, tumour=tumour, changed=changed, liver_hu=level,
@@ -136,7 +143,8 @@ def parenchyma_mask(hu: np.ndarray, liver: np.ndarray, vessel_margin_hu: float,
     """
     if not liver.any():
         return liver
-    smooth = ndimage.gaussian_filter(hu, sigma=max(side / 192.0, 0.5))
+    sigma = max(side / 192.0, 0.5)
+    smooth = cv2.GaussianBlur(hu, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return liver & (smooth <= np.median(hu[liver]) + vessel_margin_hu)
 
 

@@ -50,7 +50,7 @@ def soft_edge(region: np.ndarray, width: float) -> np.ndarray:
 
 def footprint(weight: np.ndarray) -> np.ndarray:
     """The pixels a blend ``weight`` touches, grown by one pixel: what must lie in the liver."""
-    return ndimage.binary_dilation(weight > 0)
+    return cv2.dilate((weight > 0).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def fit_centre(allowed: np.ndarray, footprint: np.ndarray,
@@ -114,3 +114,11 @@ def level_around(hu: np.ndarray, liver: np.ndarray, centre: tuple[int, int],
                  half: int) -> float | None:
     """Liver level (:func:`liver_level`) of ``liver`` pixels within ``half`` of ``centre``."""
     return liver_level(hu, liver & frame_mask(hu.shape, centre, half))
+
+
+def cut_frame(array: np.ndarray, centre: tuple[int, int], half: int) -> np.ndarray:
+    """The (2h+1)^2 frame of ``array`` around ``centre``; outside the image, edge values."""
+    padded = np.pad(array, half, mode="edge")
+    cy, cx = centre[0] + half, centre[1] + half
+    return padded[cy - half:cy + half + 1, cx - half:cx + half + 1]
+
