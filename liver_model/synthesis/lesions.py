@@ -65,6 +65,10 @@ class LesionParams:
     vessel_margin_hu: float = 30.0
     """Liver pixels brighter than the liver's median by this much count as vessels."""
 
+    def rim_px(self, radius: float) -> float:
+        """Soft-edge width for a lesion of ``radius`` pixels."""
+        return float(np.clip(self.rim_fraction * radius, 1.0, 8.0))
+
     def radius_range(self, side: int) -> tuple[float, float]:
         """The radius range in pixels for an image of ``side`` pixels."""
         if self.radius_px is not None:
@@ -111,9 +115,8 @@ def synthesize_lesion(image: np.ndarray, liver: np.ndarray, rng: np.random.Gener
     for factor in SHRINK_STEPS:
         size = max(radius * factor, lo)
         shape = lesion_shape(size, rng, params)
-        rim = float(np.clip(params.rim_fraction * size, 1.0, 8.0))
         half = shape.shape[0] // 2
-        weight = soft_edge(shape, rim)
+        weight = soft_edge(shape, params.rim_px(size))
         centre = fit_centre(parenchyma, footprint(weight), rng)
         if centre is not None:
             break
@@ -126,8 +129,8 @@ def synthesize_lesion(image: np.ndarray, liver: np.ndarray, rng: np.random.Gener
     # The slice's own pixel noise (its high-pass) is kept in the lesion: a lesion smoother than
     # the parenchyma around it would be a give-away a model could learn instead of the lesion.
     noise = recovered.hu - cv2.GaussianBlur(recovered.hu, (0, 0), sigmaX=NOISE_SIGMA_PX)
-    patch = Patch(hu=(level - contrast + texture + cut_frame(noise, centre, half)).astype(np.float32),
-                  weight=weight, lesion=shape)
+    lesion_hu = level - contrast + texture + cut_frame(noise, centre, half)
+    patch = Patch(hu=lesion_hu.astype(np.float32), weight=weight, lesion=shape)
     edited, tumour, changed = blend(image, recovered, fit_blue_mapping(image, recovered), patch,
                                     centre)
     return SyntheticLesion(image=edited, tumour=tumour, changed=changed, liver_hu=level,
@@ -156,8 +159,7 @@ def lesion_shape(radius: float, rng: np.random.Generator, params: LesionParams) 
     ratio = rng.uniform(1.0, params.max_axis_ratio)
     major, minor = radius * math.sqrt(ratio), radius / math.sqrt(ratio)
     angle = rng.uniform(0.0, math.pi)
-    rim = float(np.clip(params.rim_fraction * radius, 1.0, 8.0))
-    half = int(math.ceil(major * (1.0 + 2.0 * params.distortion) + rim / 2.0)) + 2
+    half = int(math.ceil(major * (1.0 + 2.0 * params.distortion) + params.rim_px(radius) / 2)) + 2
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
     displacement = [_smooth_field(yy.shape, radius, rng) * params.distortion * radius
                     for _ in range(2)]
