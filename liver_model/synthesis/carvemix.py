@@ -62,8 +62,8 @@ def carve_lesion(target_image: np.ndarray, target_liver: np.ndarray, source_imag
     """Paste one random lesion component of ``source_tumour`` into ``target_liver``.
 
     ``target_liver`` is where the lesion may go (the liver minus any tumour). ``source_liver``
-    (the source's liver organ mask), when given, confines the source liver level to liver pixels;
-    without it, any pixel of known HU around the lesion counts. Returns None when
+    (the source's liver organ mask), when given, confines the carved margin and the source liver
+    level to the liver; without it, any pixel of known HU around the lesion counts. Returns None when
     the carved region fits nowhere in it; raises :class:`SynthesisError` when the source has no
     lesion component of at least :data:`MIN_COMPONENT_PX` pixels or the arrays do not fit.
     """
@@ -107,10 +107,13 @@ def _carve(hu: np.ndarray, liver: np.ndarray, component: np.ndarray, all_tumour:
            margin: int, rim: float, angle: float, mirrored: bool) -> tuple[Patch, float | None]:
     """Cut the component with its margin into a turned square patch; also the source liver level.
 
-    The region is the component grown by ``margin``, minus other lesions (their pixels would be
-    pasted unlabelled). The frame is large enough for any rotation of the region and its rim.
+    The region is the component grown by ``margin`` within ``liver`` (a lesion at the liver's
+    edge must not bring fat or a neighbouring organ along into the target's liver), minus other
+    lesions (their pixels would be pasted unlabelled). The frame is large enough for any rotation
+    of the region and its rim.
     """
-    region = ndimage.binary_dilation(component, iterations=margin) & ~(all_tumour & ~component)
+    grown = ndimage.binary_dilation(component, iterations=margin) & (liver | component)
+    region = ndimage.binary_fill_holes(grown) & ~(all_tumour & ~component)
     ring = ndimage.binary_dilation(region, iterations=RING_PX) & ~region & ~all_tumour & liver
     ys, xs = np.nonzero(region)
     cy, cx = (int(ys.min()) + int(ys.max())) // 2, (int(xs.min()) + int(xs.max())) // 2
