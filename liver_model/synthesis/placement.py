@@ -53,14 +53,15 @@ def footprint(weight: np.ndarray) -> np.ndarray:
     return cv2.dilate((weight > 0).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def fit_centre(allowed: np.ndarray, footprint: np.ndarray,
+def fit_centre(allowed: np.ndarray, touched: np.ndarray,
                rng: np.random.Generator) -> tuple[int, int] | None:
-    """A random centre where all of ``footprint`` lies on ``allowed`` pixels; None if none.
+    """A random centre where all ``touched`` pixels (a centred frame, see :func:`footprint`) lie
+    on ``allowed`` pixels; None if there is no such centre.
 
     An erosion of ``allowed`` by the footprint itself gives every such centre at once, which is
     exact for any lesion shape and much faster than rejection sampling.
     """
-    valid = cv2.erode(allowed.astype(np.uint8), footprint.astype(np.uint8),
+    valid = cv2.erode(allowed.astype(np.uint8), touched.astype(np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
     ys, xs = np.nonzero(valid)
     if ys.size == 0:
