@@ -14,6 +14,7 @@ from liver_model.explain.overlay import draw_mask_outline, overlay_heatmap, slic
 from liver_model.explain.quality import DEFAULT_TOLERANCE_PX, energy_pointing, pointing_game
 from liver_model.masks import LabelMask
 from liver_model.preprocessing import prepare
+from liver_model.synthesis.examples import SyntheticExample, synthetic_examples
 
 HOW_TO_CONFIGURE = (
     "No dataset folder is configured, and none ships with LiverLens (public CT collections are "
@@ -28,6 +29,10 @@ LIVER_COLOUR = (0, 128, 255)
 """Liver outline colour (blue), distinct from the green tumour outline of ``overlay``."""
 LARGE_TUMOUR_PX = 500
 """Tumour pixels from which a lesion is clearly visible at 512 px; used by the filter."""
+SYNTHETIC_COUNT = 3
+"""Synthetic-lesion examples shown per studied slice."""
+SYNTHETIC_COLOUR = (255, 0, 255)
+"""Outline colour of synthetic lesions (magenta), never the green of real tumours."""
 
 
 def gallery_filters(frame: pd.DataFrame) -> pd.DataFrame:
@@ -121,3 +126,34 @@ def explanation_study(ref: SliceRef, exp: Any, mask: LabelMask | None, card: Any
         if context:
             st.markdown("**On the test patients** (explanation-quality evaluation):")
             st.dataframe(pd.DataFrame([context]).T.rename(columns={0: "value"}), width="stretch")
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing synthetic lesions...")
+def _synthetic(rgb: np.ndarray, liver: np.ndarray, tumour: np.ndarray) -> list[SyntheticExample]:
+    """Cached: the examples are seeded, so the same slice always gets the same lesions."""
+    return synthetic_examples(rgb, liver, tumour, count=SYNTHETIC_COUNT)
+
+
+def synthetic_lesions(ref: SliceRef, mask: LabelMask | None) -> None:
+    """Expander with synthetic lesions drawn into this slice's liver, labelled SYNTHETIC."""
+    with st.expander("Synthetic lesions (training augmentation)"):
+        st.caption("SYNTHETIC: these lesions are made up. Segmentation models can be trained on "
+                   "tumour-free livers with lesions drawn in like this (Hu et al., CVPR 2023): a "
+                   "distorted ellipse, darker than the liver around it, with noise texture and a "
+                   "soft rim, placed away from vessels. Top: the real slice; bottom: with the "
+                   "synthetic lesion, outlined in magenta.")
+        if mask is None or not mask.liver.any():
+            st.info("This slice has no liver in its mask, so no synthetic lesion can be drawn.")
+            return
+        examples = _synthetic(ref.ct.rgb, mask.liver, mask.tumour)
+        if not examples:
+            st.info("The liver on this slice is too small for a synthetic lesion.")
+            return
+        for i, (col, example) in enumerate(zip(st.columns(SYNTHETIC_COUNT), examples), start=1):
+            y0, x0, y1, x1 = example.box
+            before = slice_grey(example.before, "liver")[y0:y1, x0:x1]
+            after = draw_mask_outline(slice_grey(example.after, "liver"), example.tumour,
+                                      colour=SYNTHETIC_COLOUR, thickness=1)[y0:y1, x0:x1]
+            col.image(before, caption=f"Real slice (zoomed) #{i}", width="stretch")
+            col.image(after, caption=f"SYNTHETIC lesion #{i}: {example.contrast_hu:.0f} HU darker "
+                                     "than the liver around it", width="stretch")

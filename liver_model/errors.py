@@ -53,3 +53,7 @@ class ExplanationError(LiverLensError):
 
 class AmbiguousSeries(InputError):
     """A DICOM series whose slices cannot be put in order (no positions, or two at one position)."""
+
+
+class SynthesisError(LiverLensError):
+    """Arrays given to tumour synthesis do not fit together (shapes, dtypes, no donor lesion)."""

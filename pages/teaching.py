@@ -59,6 +59,7 @@ with right:
 with left:
     st.plotly_chart(charts.image_figure(teaching.with_mask(ref.ct.rgb, mask if show_mask else None), title=ref.file_name),
                     key="teaching_image", config={"displaylogo": False})
+teaching.synthetic_lesions(ref, mask)
 
 cards = caching.shipped_cards()
 if not cards:

@@ -248,6 +248,9 @@ def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.Monkey
     at.run()
     shown = texts(at)
     assert "Ground truth: **tumour**" in shown
+    # Synthetic lesions drawn into this slice, each labelled as such.
+    assert "Synthetic lesions (training augmentation)" in [e.label for e in at.expander]
+    assert sum(c.startswith("SYNTHETIC lesion #") for i in at.get("image") for c in i.captions) == 3
     assert "hottest point" in shown and "chance" in shown
     # The study opens on the model whose Grad-CAM hit the tumour most often on the test patients.
     report = json.loads((REPO / "assets" / "metrics" / "explanation_quality.json").read_text())
