@@ -102,7 +102,7 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     train = _train_indices(data, fold_of_row, fold)
     images, liver, tumour = add_synthetic_examples(
         data.images[train], data.liver[train], data.tumour[train], data.labels[train],
-        config, seed=config.seed + fold, log=log)
+        data.frame["patient_id"].to_numpy()[train], config, seed=config.seed + fold, log=log)
     log(f"fold {fold}: training on {len(images)} slices "
         f"({len(train)} real, {len(images) - len(train)} synthetic)")
     started = time.perf_counter()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from liver_model.architectures.unet import (LIVER_LOGITS, TUMOUR_LOGITS, LiverGatedMaxScore,
@@ -141,3 +142,34 @@ class _Interrupting(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.write(f"[train] epoch {epoch + 1}")
         raise KeyboardInterrupt
+
+
+def test_synthetic_examples_come_from_tumour_free_livers_of_other_patients(lits_manifest: Path) -> None:
+    """The trainer's hook: per tumour-free liver slice, the configured share of synthetic and
+    carried-over lesions is appended, each with a tumour mask inside its liver."""
+    from liver_model.training.synthetic_examples import add_synthetic_examples
+
+    frame = read_manifest(lits_manifest)
+    rows = pd.concat([frame[(frame["y"] == 0) & (pd.to_numeric(frame["liver_pixels"]) > 20000)].iloc[:8],
+                      frame[frame["y"] == 1].sort_values("tumour_pixels").iloc[-4:]])
+    images, livers, tumours = [], [], []
+    for path, mask_path in zip(rows["path"], rows["mask_path"]):
+        prepared = prepare(load_row_slice(path), 128)
+        label = load_label_mask(mask_path)
+        images.append(np.rint(prepared.tensor).astype(np.uint8))
+        livers.append(prepared.to_model(label.liver))
+        tumours.append(prepared.to_model(label.tumour))
+    images, livers, tumours = np.stack(images), np.stack(livers).astype(np.uint8), np.stack(tumours).astype(np.uint8)
+    config = SegmentationConfig(size=128, synthetic_lesions=0.5, copy_paste=0.5)
+    lines: list[str] = []
+    out_images, out_livers, out_tumours = add_synthetic_examples(
+        images, livers, tumours, rows["y"].to_numpy(), rows["patient_id"].to_numpy(), config,
+        seed=0, log=lines.append)
+    added = len(out_images) - len(images)
+    assert 6 <= added <= 8 and lines
+    assert np.array_equal(out_images[:len(images)], images)
+    new_tumours, new_livers = out_tumours[len(images):], out_livers[len(images):]
+    assert all(t.sum() > 0 and not (t & ~l).any() for t, l in zip(new_tumours, new_livers))
+    off = SegmentationConfig(size=128)
+    assert add_synthetic_examples(images, livers, tumours, rows["y"].to_numpy(),
+                                  rows["patient_id"].to_numpy(), off, seed=0, log=print)[0] is images

@@ -11,13 +11,31 @@ from collections.abc import Callable
 
 import numpy as np
 
+from liver_model.synthesis.batch import augment_with_synthetic_tumours
 from liver_model.training.segmentation import SegmentationConfig
+
+MIN_LIVER_FRACTION = 0.01
+"""As in :mod:`liver_model.synthesis.batch`: smaller livers take no lesion."""
 
 
 def add_synthetic_examples(images: np.ndarray, liver: np.ndarray, tumour: np.ndarray,
-                           labels: np.ndarray, config: SegmentationConfig, *, seed: int,
-                           log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``images, liver, tumour`` plus the examples ``config`` asks for (unchanged if none)."""
+                           labels: np.ndarray, patients: np.ndarray, config: SegmentationConfig,
+                           *, seed: int, log: Callable[[str], None]
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``images, liver, tumour`` plus the examples ``config`` asks for (unchanged if none).
+
+    ``config.synthetic_lesions`` / ``config.copy_paste`` are per tumour-free liver slice, so the
+    amount scales with the fold rather than being a fixed count.
+    """
     if config.synthetic_lesions <= 0 and config.copy_paste <= 0:
         return images, liver, tumour
-    raise NotImplementedError("synthetic lesions are wired in with liver_model.synthesis")
+    side = liver.shape[1] * liver.shape[2]
+    targets = int(np.sum((labels == 0) & (liver.reshape(len(liver), -1).sum(axis=1)
+                                          >= MIN_LIVER_FRACTION * side)))
+    extra = augment_with_synthetic_tumours(
+        images, liver, tumour, np.random.default_rng(seed),
+        n_synthetic=int(round(config.synthetic_lesions * targets)),
+        n_copy_paste=int(round(config.copy_paste * targets)), patients=patients)
+    log(f"added {len(extra.images)} synthetic tumour examples ({targets} tumour-free livers)")
+    return (np.concatenate([images, extra.images]), np.concatenate([liver, extra.livers]),
+            np.concatenate([tumour, extra.tumours]))
