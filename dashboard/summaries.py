@@ -25,11 +25,6 @@ def is_label_only(card: Any) -> bool:
     return not get_architecture(card.architecture).segmentation and card.tumour_map_weight <= 0
 
 
-def model_label(card: Any) -> str:
-    """The model id, followed by the shortcut-baseline tag for label-only models."""
-    return f"{card.model_id} ({SHORTCUT_BASELINE})" if is_label_only(card) else card.model_id
-
-
 def threshold_sentence(card: Any) -> str:
     """What the card's threshold means for a reader, and how trustworthy that estimate is.
 
