@@ -23,14 +23,14 @@ POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
           "specificity_at_sensitivity_0.90": "specificity at sensitivity 0.90"}
 
 
-def report_path(card: Any) -> Path | None:
+def report_path(card: Any, metrics_dir: Path = METRICS_DIR) -> Path | None:
     """Where the card's CV report lies: its ``report`` path from the repository root, else by
     file name in ``assets/metrics`` (older cards stored the bare name); None without CV."""
     cv = getattr(card, "cross_validation", None)
     if not cv or not cv.get("report"):
         return None
     path = Path(cv["report"])
-    for candidate in (path, REPO_ROOT / path, METRICS_DIR / path.name):
+    for candidate in (path, REPO_ROOT / path, Path(metrics_dir) / path.name):
         if candidate.is_file():
             return candidate
     return None
@@ -42,7 +42,7 @@ def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[
     out: dict[str, dict[str, Any]] = {}
     used: set[Path] = set()
     for card in cards:
-        path = report_path(card)
+        path = report_path(card, metrics_dir)
         report = load_json(path) if path is not None else None
         if report is not None:
             out[card.model_id] = report
