@@ -75,11 +75,11 @@ def summary_table(model_id: str, report: Mapping[str, Any]) -> pd.DataFrame:
     """
     rows = [{"scored by": f"{model_id} (model)", **{name: with_interval(report["pooled"].get(key))
                                                      for key, name in POOLED.items()},
-             "Brier": (report.get("calibration") or {}).get("brier")}]
+             "Brier": (report.get("calibration") or {}).get("brier"), "how": "the model's p(tumour), out of fold"}]
     for name, baseline in (report.get("baselines") or {}).items():
-        rows.append({"scored by": f"baseline: {name.replace('_', ' ')} ({baseline.get('what', '')})",
+        rows.append({"scored by": f"baseline: {name.replace('_', ' ')}",
                      **{col: with_interval(baseline.get(key)) for key, col in POOLED.items()},
-                     "Brier": baseline.get("brier")})
+                     "Brier": baseline.get("brier"), "how": baseline.get("what", "")})
     return pd.DataFrame(rows)
 
 

@@ -28,8 +28,8 @@ if not available:
 selected = st.multiselect("Models", available, default=available, key="performance_models")
 baselines = [c.model_id for c in cards if summaries.is_label_only(c)]
 if baselines:
-    st.caption(f"**Shortcut baselines** ({summaries.SHORTCUT_BASELINE}): {', '.join(baselines)}. Same data, no "
-               "masks: their numbers show what slice labels alone teach, and their Grad-CAMs show where they look.")
+    st.caption(f"**Shortcut baselines** (slice labels only): {', '.join(baselines)}. Same data, no masks: "
+               "their numbers show what slice labels alone teach, and their Grad-CAMs show where they look.")
 chosen = {k: v for k, v in per_model.items() if k in selected}
 
 st.header("Cross-validation (every patient held out once)")
