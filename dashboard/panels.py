@@ -78,14 +78,14 @@ def with_own_outline(image: np.ndarray, maps: Any) -> np.ndarray:
     return image if maps is None else draw_segmentation_outline(image, maps.tumour_mask(), maps.liver_mask())
 
 
-def own_outline(card: Any, ref: SliceRef, *, key: str, height: int) -> Any:
+def own_outline(card: Any, ref: SliceRef, *, key: str, height: int, title: str) -> Any:
     """Draw the model's own outline on the bare slice, or say it has none; returns its maps."""
     maps = own_maps(card, ref)
     if maps is None:
         st.caption(f"{card.model_id}: {NO_SEGMENTATION}")
         return None
     image = with_own_outline(slice_grey(ref.ct.rgb), maps)
-    st.plotly_chart(charts.image_figure(image, title=f"{card.model_id}: own outline", height=height),
+    st.plotly_chart(charts.image_figure(image, title=title, height=height),
                     key=key, config={"displaylogo": False})
     return maps
 
@@ -127,7 +127,8 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
         for start in range(0, len(cards), per_row):
             for col, card in zip(st.columns(per_row), cards[start:start + per_row]):
                 with col:
-                    own[card.model_id] = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=330)
+                    own[card.model_id] = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=330,
+                                                          title=f"{card.model_id}: own outline")
     if not settings.methods:
         st.info("Switch on an explanation method above to see where each model looked.")
         return
@@ -182,12 +183,12 @@ def explanation_grid(ref: SliceRef, cards: Sequence[Any], methods: Sequence[str]
         col.markdown(f"**{title}**")
     for card in cards:
         row = st.columns(widths)
-        tag = f"  \n:orange-badge[{summaries.SHORTCUT_BASELINE}]" if summaries.is_label_only(card) else ""
+        tag = f"  \n:orange[{summaries.SHORTCUT_BASELINE}]" if summaries.is_label_only(card) else ""
         row[0].markdown(f"**{card.model_id}**  \n{card.family}{tag}")
         maps = None
         if outline:
             with row[1]:
-                maps = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=220)
+                maps = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=220, title="own outline")
         for col, method in zip(row[1 + outline:], methods):
             with col:
                 exp = get_explanation(card, ref, method, params[method], target)

@@ -36,7 +36,7 @@ st.dataframe(pd.DataFrame([{"model": c.model_id, "p(tumour)": round(probabilitie
 
 st.subheader("Heatmaps")
 fast = [m for m, spec in METHODS.items() if spec.relative_cost < widgets.SLOW_COST]
-c1, c2, c3, c4 = st.columns([4, 1, 1, 1])
+c1, c2, c3, c4 = st.columns([4, 1, 1, 1.6])
 methods = c1.multiselect("Methods", list(METHODS), default=[m for m in ("gradcam", "gradcam++", "saliency") if m in fast],
                          format_func=lambda m: METHODS[m].label, key="compare_methods",
                          help="LIME, SHAP and Score-CAM run the model hundreds of times per map; "
