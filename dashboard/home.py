@@ -89,8 +89,9 @@ def render() -> None:
     st.markdown(
         "- **Diagnose**: one or several slices, every model's p(tumour), explanations with opacity and zoom.\n"
         "- **Compare**: models x methods grid of heatmaps for one slice, with agreement statistics.\n"
-        "- **Performance**: test-patient confusion matrices, ROC/PR/calibration, training curves, "
-        "explanation quality; CSV download.\n"
+        "- **Performance**: cross-validation over every patient (with baselines, per-patient AUC, "
+        "lesion detection by size, Dice), the fixed test split's confusion matrices and ROC/PR/"
+        "calibration, training curves, explanation quality; CSV download.\n"
         "- **Volume**: p(tumour) along z for a NIfTI volume or DICOM series; open any slice in Diagnose.\n"
         "- **Teaching**: a gallery from a dataset folder with ground-truth masks and a guided "
         "\"does the explanation point at the tumour?\" exercise."

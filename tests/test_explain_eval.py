@@ -115,3 +115,21 @@ def test_label_only_models_get_no_own_mask_scores(test_split, lits_manifest):
     metrics = report["models"]["tiny"]["saliency"]["metrics"]
     assert metrics["pointing_own_tumour"]["n"] == 0 and metrics["energy_own_tumour"]["mean"] is None
     assert report["own_tumour_slices"] == {}
+
+
+def test_a_shipped_segmentation_models_own_mask_is_its_outline_on_the_slice(test_split, lits_manifest):
+    from liver_model.explain.evaluate import own_tumour_mask
+    from liver_model.preprocessing import prepare
+    from liver_model.registry import get_architecture
+    from liver_model.segmentation import slice_maps
+    from liver_model.zoo import list_shipped_models, load_model
+
+    card = next((c for c in list_shipped_models() if get_architecture(c.architecture).segmentation), None)
+    assert card is not None, "no segmentation model is shipped in assets/models/"
+    model = load_model(card.model_id)
+    item = load_eval_slices(select_tumour_rows(test_split, split="test", max_slices=1, seed=0),
+                            lits_manifest.parent)[0]
+    prepared = prepare(item.ct, model.input_size)
+    own = own_tumour_mask(model, prepared)
+    assert own.shape == item.tumour.shape and own.dtype == bool
+    assert np.array_equal(own, slice_maps(model, prepared).tumour_mask())
