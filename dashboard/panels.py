@@ -127,8 +127,8 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
         for start in range(0, len(cards), per_row):
             for col, card in zip(st.columns(per_row), cards[start:start + per_row]):
                 with col:
-                    own[card.model_id] = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=330,
-                                                          title=f"{card.model_id}: own outline")
+                    own[card.model_id] = own_outline(card, ref, key=f"{key}_own_{card.model_id}",
+                                                     height=330, title=f"{card.model_id}: own outline")
     if not settings.methods:
         st.info("Switch on an explanation method above to see where each model looked.")
         return
@@ -177,9 +177,11 @@ def explanation_grid(ref: SliceRef, cards: Sequence[Any], methods: Sequence[str]
     ``outline`` a first column shows each model's own segmentation, also drawn over the overlays.
     """
     results: dict[tuple[str, str], Any] = {}
-    widths = [1.4] + [2] * (len(methods) + outline)
+    first = 2 if outline else 1  # column of the first method
+    widths = [1.4] + [2] * (len(methods) + first - 1)
     header = st.columns(widths)
-    for col, title in zip(header[1:], ["Model's own outline"] * outline + [METHODS[m].label for m in methods]):
+    titles = ["Model's own outline"] * (first - 1) + [METHODS[m].label for m in methods]
+    for col, title in zip(header[1:], titles):
         col.markdown(f"**{title}**")
     for card in cards:
         row = st.columns(widths)
@@ -189,7 +191,7 @@ def explanation_grid(ref: SliceRef, cards: Sequence[Any], methods: Sequence[str]
         if outline:
             with row[1]:
                 maps = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=220, title="own outline")
-        for col, method in zip(row[1 + outline:], methods):
+        for col, method in zip(row[first:], methods):
             with col:
                 exp = get_explanation(card, ref, method, params[method], target)
                 if exp is None:
