@@ -126,3 +126,18 @@ def calibration_points(report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarra
     if not bins:
         return None
     return (np.array([b["mean_predicted"] for b in bins]), np.array([b["fraction_tumour"] for b in bins]))
+
+
+def fixed_split_note(cards: Iterable[Any]) -> str | None:
+    """Why the fixed test split is not held out for cross-validated models, and their OOF AUC there.
+
+    Those models were trained on every patient, the 5 test patients included; only the
+    out-of-fold predictions of the cross-validation score them fairly on those patients.
+    """
+    scored = [(c.model_id, (c.cross_validation or {}).get("fixed_test_split_roc_auc")) for c in cards
+              if c.cross_validation]
+    if not scored:
+        return None
+    aucs = ", ".join(f"{m} {auc:.3f}" if auc is not None else f"{m} n/a" for m, auc in scored)
+    return ("Cross-validated models were shipped trained on every patient, these 5 included, so any test-split "
+            f"numbers of theirs below are not held out; their out-of-fold ROC AUC on these patients: {aucs}.")

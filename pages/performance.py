@@ -13,8 +13,9 @@ from dashboard import caching, charts, cv_charts, cv_view, metrics_view, navigat
 navigation.ensure_app_navigation()
 
 st.title("Performance on patients the models never saw")
-st.caption("Research and teaching tool, not a medical device. Slice-level metrics; patients in the "
-           "test split were never used for training or for choosing thresholds.")
+st.caption("Research and teaching tool, not a medical device. Slice-level metrics: first every patient "
+           "held out once (cross-validation), then the fixed test split, whose patients were never used "
+           "for training or choosing thresholds of the models trained on the fixed split.")
 
 cards = caching.shipped_cards()
 report = metrics_view.load_json(metrics_view.TEST_METRICS)
@@ -57,6 +58,8 @@ if cv_chosen:
                            key="performance_cv_calibration")
 
 st.header("Fixed test split (5 patients)")
+if note := cv_view.fixed_split_note(cards):
+    st.caption(note)
 if report is None:
     st.info("`assets/metrics/test_metrics.json` has not been produced yet: run "
             "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")

@@ -156,3 +156,11 @@ def test_dice_chart_shows_medians_with_quartile_error_bars() -> None:
     assert by_organ["tumour"].y == (0.6,)
     assert by_organ["tumour"].error_y.array == pytest.approx((0.15,))
     assert by_organ["tumour"].error_y.arrayminus == pytest.approx((0.3,))
+
+
+def test_fixed_split_note_names_cross_validated_models_and_their_out_of_fold_auc() -> None:
+    validated = card(SEGMENTATION_ARCH, cross_validation={**CV, "fixed_test_split_roc_auc": 0.8123})
+    note = cv_view.fixed_split_note([validated, card(LABEL_ARCH)])
+    assert f"{validated.model_id} 0.812" in note and "not held out" in note
+    assert note.count(" m_") == 1  # the label-only model is not listed
+    assert cv_view.fixed_split_note([card(LABEL_ARCH)]) is None
