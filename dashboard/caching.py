@@ -97,6 +97,18 @@ def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlic
     return np.concatenate(out) if out else np.zeros(0)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def segmentation_maps(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> Any:
+    """The model's own liver / tumour maps of one slice (``SegmentationMaps``), None if it has none.
+
+    Keyed like the predictions; few entries because each holds two full-slice float maps.
+    """
+    from liver_model.segmentation import slice_maps
+
+    loaded = get_model(model_id)
+    return slice_maps(loaded, prepared_slice(file_sha, index_in_file, loaded.input_size, _ct))
+
+
 def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """A hashable, order-independent form of a method's parameters for the cache key."""
     return tuple(sorted(params.items()))

@@ -5,10 +5,13 @@ A callable page (``st.Page(home.render)``) rather than a file because it is also
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching
+from dashboard import caching, summaries
+from liver_model.registry import get_architecture
 
 DISCLAIMER = (
     "**LiverLens is a research and teaching tool, not a medical device.** It has not been "
@@ -22,19 +25,31 @@ def model_table(cards: tuple) -> pd.DataFrame:
     rows = []
     for card in cards:
         test = card.test_metrics or {}
+        auc = (card.cross_validation or {}).get("roc_auc")
         rows.append({
             "model": card.model_id,
             "family": card.family,
             "input": f"{card.input_size}x{card.input_size}",
             "parameters": f"{card.params / 1e6:.2f} M",
             "initialisation": card.initialisation,
-            "trained on": "labels + tumour masks" if card.tumour_map_weight > 0 else "slice labels",
+            "trained on": supervision(card),
             "threshold": round(card.threshold, 3),
+            "CV ROC AUC [95 % CI]": None if auc is None else
+            f"{auc['value']:.3f} [{auc['ci95_low']:.3f}-{auc['ci95_high']:.3f}]",
             "test ROC AUC": None if test.get("roc_auc") is None else round(test["roc_auc"], 3),
             "test sensitivity": None if test.get("sensitivity") is None else round(test["sensitivity"], 3),
             "test specificity": None if test.get("specificity") is None else round(test["specificity"], 3),
         })
     return pd.DataFrame(rows)
+
+
+def supervision(card: Any) -> str:
+    """What the model learnt from, with the shortcut-baseline tag on label-only models."""
+    if get_architecture(card.architecture).segmentation:
+        return "liver + tumour masks (segmentation)"
+    if summaries.is_label_only(card):
+        return summaries.SHORTCUT_BASELINE
+    return "labels + tumour masks"
 
 
 def render() -> None:
@@ -57,12 +72,12 @@ def render() -> None:
                 "`python -m liver_model train --arch mobilenet_v3_small --manifest <dataset>/manifest.csv`.")
     else:
         st.dataframe(model_table(cards), hide_index=True, width="stretch")
-        st.caption("Weights load once per server process, on first use. Thresholds were chosen on "
-                   "validation patients (sensitivity >= 0.90); test metrics come from held-out patients. "
-                   "Models trained on tumour masks (`*_tumour_map`) pool their p(tumour) from a "
-                   "tumour map, so their Grad-CAM shows where they found tumour; the label-only "
-                   "models' Grad-CAMs mostly peak on the spine and back (see Performance, "
-                   "explanation quality).")
+        st.caption("Weights load once per server process, on first use. Segmentation models draw "
+                   "their own liver and tumour outline and take p(tumour) from it; their threshold "
+                   "and CV ROC AUC come from patient-level cross-validation (every patient held out "
+                   "once). The **shortcut baselines** saw the same slices with labels only, no masks: "
+                   "their Grad-CAMs mostly peak on the spine and back (see Performance, explanation "
+                   "quality), which is the point of keeping them.")
         for card in cards:
             with st.expander(f"Model card: {card.model_id}"):
                 st.markdown(f"**{card.architecture}** ({card.family}), {card.params:,} parameters, "
@@ -70,14 +85,16 @@ def render() -> None:
                 st.markdown(f"Trained {card.epochs_run} epochs (best {card.best_epoch}) in "
                             f"{card.training_time_s / 60:.1f} min on {card.hardware or 'unknown hardware'}; "
                             f"seed {card.seed}. Threshold {card.threshold:.3f}: {card.threshold_rule}")
+                st.markdown(summaries.threshold_sentence(card))
                 if card.notes:
                     st.caption(card.notes)
     st.subheader("Pages")
     st.markdown(
         "- **Diagnose**: one or several slices, every model's p(tumour), explanations with opacity and zoom.\n"
         "- **Compare**: models x methods grid of heatmaps for one slice, with agreement statistics.\n"
-        "- **Performance**: test-patient confusion matrices, ROC/PR/calibration, training curves, "
-        "explanation quality; CSV download.\n"
+        "- **Performance**: cross-validation over every patient (with baselines, per-patient AUC, "
+        "lesion detection by size, Dice), the fixed test split's confusion matrices and ROC/PR/"
+        "calibration, training curves, explanation quality; CSV download.\n"
         "- **Volume**: p(tumour) along z for a NIfTI volume or DICOM series; open any slice in Diagnose.\n"
         "- **Teaching**: a gallery from a dataset folder with ground-truth masks and a guided "
         "\"does the explanation point at the tumour?\" exercise."

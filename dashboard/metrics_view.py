@@ -29,6 +29,8 @@ QUALITY_METRICS = {
     "energy_tumour": "higher is better",
     "pointing_liver": "higher is better",
     "energy_liver": "higher is better",
+    "pointing_own_tumour": "vs the model's own tumour outline (segmentation models)",
+    "energy_own_tumour": "vs the model's own tumour outline (segmentation models)",
     "deletion_auc": "lower is better",
     "insertion_auc": "higher is better",
     "runtime_s": "seconds (median)",

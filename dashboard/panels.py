@@ -17,9 +17,12 @@ from dashboard import caching, charts, summaries, widgets
 from dashboard.uploads import SliceRef
 from liver_model.errors import LiverLensError
 from liver_model.explain.base import METHODS
-from liver_model.explain.overlay import overlay_heatmap
+from liver_model.explain.overlay import draw_segmentation_outline, overlay_heatmap, slice_grey
 
 LOGGER = logging.getLogger(__name__)
+
+#: What a label-only model shows where a segmentation model shows its outline.
+NO_SEGMENTATION = "no segmentation: labels-only model"
 
 
 def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
@@ -31,9 +34,9 @@ def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
 def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any]) -> summaries.Agreement:
     """Every model's call and confidence (its p(tumour) as a bar), then the agreement summary.
 
-    Each model is judged at its own threshold (chosen on validation patients for >= 90 %
-    sensitivity), so a call can be "tumour" at p = 0.3; the threshold is printed next to the
-    probability so the bar is read against it, not against 50 %.
+    Each model is judged at its own threshold, so a call can be "tumour" at p = 0.3; the
+    threshold is printed next to the probability so the bar is read against it, not against
+    50 %, and under it what that threshold means (tumour slices found, normal ones flagged).
     """
     thresholds = {c.model_id: float(c.threshold) for c in cards}
     result = summaries.agreement(probabilities, thresholds)
@@ -43,8 +46,10 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any]) -> s
         tumour = p >= thresholds[card.model_id]
         with st.container(border=True):
             call = ":red[**Tumour**]" if tumour else ":green[**No tumour**]"
-            st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): {call}")
+            tag = f" · :orange-badge[{summaries.SHORTCUT_BASELINE}]" if summaries.is_label_only(card) else ""
+            st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): {call}{tag}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {thresholds[card.model_id]:.3f}")
+            st.caption(summaries.threshold_sentence(card))
     return result
 
 
@@ -61,6 +66,28 @@ def _method_unavailable(cards: Sequence[Any]) -> dict[str, str]:
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     """Grey display images (an HU window) become RGB so a coloured heatmap can be laid over them."""
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
+
+def own_maps(card: Any, ref: SliceRef) -> Any:
+    """The model's own ``SegmentationMaps`` of the slice (cached), or None for label-only models."""
+    return caching.segmentation_maps(card.model_id, ref.file_sha, ref.index_in_file, ref.ct)
+
+
+def with_own_outline(image: np.ndarray, maps: Any) -> np.ndarray:
+    """``image`` with the model's liver and tumour contours, unchanged when it has no maps."""
+    return image if maps is None else draw_segmentation_outline(image, maps.tumour_mask(), maps.liver_mask())
+
+
+def own_outline(card: Any, ref: SliceRef, *, key: str, height: int, title: str) -> Any:
+    """Draw the model's own outline on the bare slice, or say it has none; returns its maps."""
+    maps = own_maps(card, ref)
+    if maps is None:
+        st.caption(f"{card.model_id}: {NO_SEGMENTATION}")
+        return None
+    image = with_own_outline(slice_grey(ref.ct.rgb), maps)
+    st.plotly_chart(charts.image_figure(image, title=title, height=height),
+                    key=key, config={"displaylogo": False})
+    return maps
 
 
 def get_explanation(card: Any, ref: SliceRef, method: str, params: dict[str, Any], target: str) -> Any:
@@ -91,11 +118,21 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
     """
     st.subheader("Why? Explanations")
     settings = widgets.explain_settings(key=key, unavailable=_method_unavailable(cards), n_models=len(cards))
+    outline, over = _outline_toggles(key)
+    per_row = 3
+    own: dict[str, Any] = {}
+    if outline:
+        st.markdown("#### Model's own outline")
+        st.caption("Amber: the model's liver; magenta: its tumour (probability >= 0.5, inside its liver).")
+        for start in range(0, len(cards), per_row):
+            for col, card in zip(st.columns(per_row), cards[start:start + per_row]):
+                with col:
+                    own[card.model_id] = own_outline(card, ref, key=f"{key}_own_{card.model_id}",
+                                                     height=330, title=f"{card.model_id}: own outline")
     if not settings.methods:
         st.info("Switch on an explanation method above to see where each model looked.")
         return
     base = _as_rgb(display)
-    per_row = 3
     shown, started = 0, time.perf_counter()
     for method in settings.methods:
         spec = METHODS[method]
@@ -109,6 +146,8 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
                         continue
                     image = overlay_heatmap(base, exp.heatmap, opacity=settings.opacity,
                                             colour_map=settings.colour_map)
+                    if over:
+                        image = with_own_outline(image, own.get(card.model_id))
                     st.plotly_chart(charts.image_figure(image, title=card.model_id, height=330),
                                     key=f"{key}_{method}_{card.model_id}", config={"displaylogo": False})
                     note = f"p({exp.target_class}) {exp.probability:.2f} · computed in {exp.runtime_s:.2f} s"
@@ -120,29 +159,47 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
                "(maps computed before come from the cache).")
 
 
+def _outline_toggles(key: str) -> tuple[bool, bool]:
+    """The "Model's own outline" toggle and, when it is on, "also over the heatmaps"."""
+    left, right = st.columns(2)
+    outline = left.toggle("Model's own outline", key=f"{key}_outline",
+                          help="Each segmentation model's predicted liver and tumour, beside its "
+                               "heatmaps: does the explanation point where the model found tumour?")
+    over = outline and right.toggle("Also over the heatmaps", key=f"{key}_outline_over")
+    return outline, over
+
+
 def explanation_grid(ref: SliceRef, cards: Sequence[Any], methods: Sequence[str], params: dict[str, dict[str, Any]],
-                     target: str, *, as_overlay: bool, key: str) -> dict[tuple[str, str], Any]:
+                     target: str, *, as_overlay: bool, key: str, outline: bool = False) -> dict[tuple[str, str], Any]:
     """Models (rows) x methods (columns) of heatmaps for one slice; returns what was computed.
 
-    Cells whose method cannot run on the model say why instead of drawing nothing.
+    Cells whose method cannot run on the model say why instead of drawing nothing. With
+    ``outline`` a first column shows each model's own segmentation, also drawn over the overlays.
     """
     results: dict[tuple[str, str], Any] = {}
-    widths = [1.4] + [2] * len(methods)
+    first = 2 if outline else 1  # column of the first method
+    widths = [1.4] + [2] * (len(methods) + first - 1)
     header = st.columns(widths)
-    for col, method in zip(header[1:], methods):
-        col.markdown(f"**{METHODS[method].label}**")
+    titles = ["Model's own outline"] * (first - 1) + [METHODS[m].label for m in methods]
+    for col, title in zip(header[1:], titles):
+        col.markdown(f"**{title}**")
     for card in cards:
         row = st.columns(widths)
-        row[0].markdown(f"**{card.model_id}**  \n{card.family}")
-        for col, method in zip(row[1:], methods):
+        tag = f"  \n:orange[{summaries.SHORTCUT_BASELINE}]" if summaries.is_label_only(card) else ""
+        row[0].markdown(f"**{card.model_id}**  \n{card.family}{tag}")
+        maps = None
+        if outline:
+            with row[1]:
+                maps = own_outline(card, ref, key=f"{key}_own_{card.model_id}", height=220, title="own outline")
+        for col, method in zip(row[first:], methods):
             with col:
                 exp = get_explanation(card, ref, method, params[method], target)
                 if exp is None:
                     continue
                 results[(card.model_id, method)] = exp
                 title = "blank map" if exp.is_blank else f"{exp.runtime_s:.2f} s"
-                fig = (charts.image_figure(overlay_heatmap(ref.ct.rgb, exp.heatmap, opacity=0.5),
-                                           title=title, height=220)
+                fig = (charts.image_figure(with_own_outline(overlay_heatmap(ref.ct.rgb, exp.heatmap, opacity=0.5),
+                                                            maps), title=title, height=220)
                        if as_overlay else charts.heatmap_figure(exp.heatmap, title=title, height=220))
                 st.plotly_chart(fig, key=f"{key}_{card.model_id}_{method}", config={"displaylogo": False})
     return results

@@ -1,4 +1,5 @@
-"""Small summaries the pages display: model agreement and heatmap rank-correlation tables.
+"""Small summaries the pages display: what a threshold means, which models are shortcut
+baselines, model agreement and heatmap rank-correlation tables.
 
 Kept out of the pages (which only lay out) and free of Streamlit so they are unit-tested.
 """
@@ -6,11 +7,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from liver_model.explain.quality import rank_correlation
+from liver_model.registry import get_architecture
+
+#: Tag of models trained on slice labels alone: same data, no masks, and their Grad-CAM shows
+#: they learnt shortcuts (the spine, the body outline); shown wherever models are listed.
+SHORTCUT_BASELINE = "shortcut baseline (slice labels only)"
+
+
+def is_label_only(card: Any) -> bool:
+    """True for a model trained on slice labels alone: no segmentation maps, no tumour-map loss."""
+    return not get_architecture(card.architecture).segmentation and card.tumour_map_weight <= 0
+
+
+def threshold_sentence(card: Any) -> str:
+    """What the card's threshold means for a reader, and how trustworthy that estimate is.
+
+    A call is only as meaningful as its operating point: "tumour" from a model that flags most
+    normal slices says little. Cross-validated models quote the out-of-fold sensitivity and
+    false-positive rate at this threshold; older models only have their 5 validation patients,
+    which is said explicitly because those numbers are far noisier.
+    """
+    cv = card.cross_validation
+    if cv:
+        point = cv["at_threshold"]
+        return (f"Threshold {card.threshold:.3f}: finds {point['sensitivity']:.0%} of tumour slices, "
+                f"flags {1 - point['specificity']:.0%} of normal ones (cross-validated over "
+                f"{cv['n_patients']} patients).")
+    val = card.validation_metrics or {}
+    patients = (card.training_data or {}).get("val", {}).get("patients", 5)
+    if val.get("sensitivity") is None or val.get("specificity") is None:
+        return (f"Threshold {card.threshold:.3f}: chosen on {patients} validation patients "
+                "(not cross-validated); no sensitivity / specificity recorded.")
+    return (f"Threshold {card.threshold:.3f}: finds {val['sensitivity']:.0%} of tumour slices, "
+            f"flags {1 - val['specificity']:.0%} of normal ones on {patients} validation patients "
+            "(not cross-validated).")
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, datasets, metrics_view, state
+from dashboard import charts, datasets, metrics_view, panels, state
 from dashboard.uploads import SliceRef
 from liver_model.explain.evaluate import EvalSlice, chance_levels
-from liver_model.explain.overlay import draw_mask_outline, overlay_heatmap, slice_grey
+from liver_model.explain.overlay import (draw_mask_outline, draw_segmentation_outline, overlay_heatmap,
+                                         slice_grey)
 from liver_model.explain.quality import DEFAULT_TOLERANCE_PX, energy_pointing, pointing_game
 from liver_model.masks import LabelMask
 from liver_model.preprocessing import prepare
 from liver_model.synthesis.examples import SyntheticExample, synthetic_examples
+from liver_model.segmentation_metrics import dice
 
 HOW_TO_CONFIGURE = (
     "No dataset folder is configured, and none ships with LiverLens (public CT collections are "
@@ -81,6 +83,46 @@ def with_mask(rgb: np.ndarray, mask: LabelMask | None) -> np.ndarray:
     if mask is None:
         return grey
     return draw_mask_outline(draw_mask_outline(grey, mask.liver, colour=LIVER_COLOUR), mask.tumour)
+
+
+def slice_dice(maps: Any, mask: LabelMask) -> dict[str, float | None]:
+    """Dice of the model's own tumour and liver masks against the reference on this slice.
+
+    None where it is undefined: both masks empty (a normal slice the model also left empty), or
+    a model that predicts no liver.
+    """
+    liver = maps.liver_mask()
+    return {"tumour": dice(maps.tumour_mask(), mask.tumour),
+            "liver": None if liver is None else dice(liver, mask.liver)}
+
+
+def dice_sentence(scores: dict[str, float | None]) -> str:
+    """The slice's Dice scores in words: 1 = the model's outline covers the expert's exactly."""
+    def fmt(value: float | None) -> str:
+        return "n/a (both empty)" if value is None else f"**{value:.2f}**"
+
+    return (f"Dice on this slice: tumour {fmt(scores['tumour'])}, liver {fmt(scores['liver'])} "
+            "(1 = the model's outline matches the expert's exactly, 0 = no overlap).")
+
+
+def own_segmentation(ref: SliceRef, card: Any, mask: LabelMask | None) -> None:
+    """The model's own outline next to the reference mask, with that slice's Dice."""
+    maps = panels.own_maps(card, ref)
+    if maps is None:
+        st.caption(f"{card.model_id}: {panels.NO_SEGMENTATION}; it cannot say where the tumour is, "
+                   "only the explanations below can hint at where it looked.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.image_figure(with_mask(ref.ct.rgb, mask), title="Reference (expert) mask", height=330),
+                      key="teaching_reference", config={"displaylogo": False})
+    own = draw_segmentation_outline(slice_grey(ref.ct.rgb), maps.tumour_mask(), maps.liver_mask())
+    right.plotly_chart(charts.image_figure(own, title=f"{card.model_id}: own outline", height=330),
+                       key="teaching_own", config={"displaylogo": False})
+    st.caption("Reference: green tumour, blue liver. Model: magenta tumour, amber liver.")
+    if mask is None:
+        st.info("This slice has no reference mask, so Dice cannot be computed.")
+    else:
+        st.markdown(dice_sentence(slice_dice(maps, mask)))
 
 
 def verdict(pointing: float, energy: float, chance: dict[str, float]) -> str:

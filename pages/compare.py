@@ -36,7 +36,7 @@ st.dataframe(pd.DataFrame([{"model": c.model_id, "p(tumour)": round(probabilitie
 
 st.subheader("Heatmaps")
 fast = [m for m, spec in METHODS.items() if spec.relative_cost < widgets.SLOW_COST]
-c1, c2, c3, c4 = st.columns([4, 1, 1, 1])
+c1, c2, c3, c4 = st.columns([4, 1, 1, 1.6])
 methods = c1.multiselect("Methods", list(METHODS), default=[m for m in ("gradcam", "gradcam++", "saliency") if m in fast],
                          format_func=lambda m: METHODS[m].label, key="compare_methods",
                          help="LIME, SHAP and Score-CAM run the model hundreds of times per map; "
@@ -44,11 +44,14 @@ methods = c1.multiselect("Methods", list(METHODS), default=[m for m in ("gradcam
 preset = c2.radio("Preset", ["fast", "thorough"], key="compare_preset")
 target = c3.radio("Evidence for", ["tumour", "normal"], key="compare_target")
 as_overlay = c4.toggle("Overlay", value=True, key="compare_overlay", help="Off: the bare heatmap with values on hover.")
+outline = c4.toggle("Model's own outline", key="compare_outline",
+                    help="Each segmentation model's predicted liver (amber) and tumour (magenta), beside and over its heatmaps.")
 if not methods:
     st.info("Choose at least one method.")
     st.stop()
 params = {m: METHODS[m].params_for(preset if preset in METHODS[m].presets else None, {}) for m in methods}
-results = panels.explanation_grid(ref, cards, methods, params, target, as_overlay=as_overlay, key="compare_grid")
+results = panels.explanation_grid(ref, cards, methods, params, target, as_overlay=as_overlay, key="compare_grid",
+                                   outline=outline)
 
 st.subheader("Agreement between methods (per model)")
 st.caption("Spearman rank correlation of the heatmaps within the body crop the models saw, averaged over "

@@ -1,31 +1,65 @@
-"""Performance: how each shipped model did on the held-out test patients, and how it trained.
+"""Performance: how each shipped model did on patients it never saw (cross-validation and the
+fixed test split), and how it trained.
 
-Layout only; the numbers come from the shipped metric files via ``dashboard.metrics_view``.
+Layout only; the numbers come from the shipped metric files via ``dashboard.metrics_view`` and
+``dashboard.cv_view``.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import caching, charts, metrics_view, navigation
+from dashboard import caching, charts, cv_charts, cv_view, metrics_view, navigation, summaries
 
 navigation.ensure_app_navigation()
 
-st.title("Performance on held-out test patients")
-st.caption("Research and teaching tool, not a medical device. Slice-level metrics; patients in the "
-           "test split were never used for training or for choosing thresholds.")
+st.title("Performance on patients the models never saw")
+st.caption("Research and teaching tool, not a medical device. Slice-level metrics: first every patient "
+           "held out once (cross-validation), then the fixed test split, whose patients were never used "
+           "for training or choosing thresholds of the models trained on the fixed split.")
 
 cards = caching.shipped_cards()
 report = metrics_view.load_json(metrics_view.TEST_METRICS)
 per_model = metrics_view.per_model_metrics(report) if report else {}
-available = sorted({c.model_id for c in cards} | set(per_model))
+cv_reports = cv_view.load_reports(cards)
+available = sorted({c.model_id for c in cards} | set(per_model) | set(cv_reports))
 if not available:
     st.info("No shipped models and no test metrics yet. Train models, then run "
             "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")
     st.stop()
 selected = st.multiselect("Models", available, default=available, key="performance_models")
+baselines = [c.model_id for c in cards if summaries.is_label_only(c)]
+if baselines:
+    st.caption(f"**Shortcut baselines** (slice labels only): {', '.join(baselines)}. Same data, no masks: "
+               "their numbers show what slice labels alone teach, and their Grad-CAMs show where they look.")
 chosen = {k: v for k, v in per_model.items() if k in selected}
 
-st.header("Test-patient metrics")
+st.header("Cross-validation (every patient held out once)")
+cv_chosen = {k: v for k, v in cv_reports.items() if k in selected}
+if not cv_chosen:
+    st.info("No selected model has a cross-validation report (`assets/metrics/cv_<model>.json`, "
+            "from `python -m liver_model cv`). Shortcut baselines are not cross-validated.")
+for model_id, cv in cv_chosen.items():
+    st.subheader(f"{model_id}: cross-validated")
+    st.caption(cv_view.report_caption(cv))
+    st.dataframe(cv_view.summary_table(model_id, cv).round(3), hide_index=True, width="stretch")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(cv_charts.per_patient_auc_figure(cv_view.per_patient(cv), title=f"{model_id}: ROC AUC per "
+                                                       "patient (out of fold)"), key=f"performance_cv_patients_{model_id}")
+    with right:
+        st.markdown("**Lesions found by the model's tumour outline, by size**")
+        st.dataframe(cv_view.lesion_table(cv).round(3), hide_index=True, width="stretch")
+if cv_chosen:
+    stats = {m: cv_view.dice_stats(cv) for m, cv in cv_chosen.items()}
+    calibration = {m: points for m, cv in cv_chosen.items() if (points := cv_view.calibration_points(cv)) is not None}
+    left, right = st.columns(2)
+    left.plotly_chart(cv_charts.dice_figure(stats), key="performance_cv_dice")
+    if calibration:
+        right.plotly_chart(charts.calibration_figure(calibration).update_layout(title="Calibration (cross-validated)"),
+                           key="performance_cv_calibration")
+
+st.header("Fixed test split (5 patients)")
+if note := cv_view.fixed_split_note(cards):
+    st.caption(note)
 if report is None:
     st.info("`assets/metrics/test_metrics.json` has not been produced yet: run "
             "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")

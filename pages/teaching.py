@@ -72,6 +72,7 @@ card = c1.selectbox("Model", cards, format_func=lambda c: c.model_id, key="teach
                     index=next((i for i, c in enumerate(cards) if c.model_id == best), 0),
                     help="Opens on the model whose Grad-CAM pointed at the tumour most often on the "
                          "test patients.")
+teaching.own_segmentation(ref, card, mask)
 method = c2.selectbox("Method", list(METHODS), format_func=lambda m: METHODS[m].label, key="teaching_method")
 with st.spinner("Explaining..."):
     exp = panels.get_explanation(card, ref, method, METHODS[method].params_for(None, {}), "tumour")

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence
 from liver_model.manifest import read_manifest
+from liver_model.registry import get_architecture
 from liver_model.zoo import list_shipped_models
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +34,22 @@ def model_ids() -> list[str]:
     if not ids:
         pytest.fail("No trained model is shipped in assets/models/; the dashboard tests need them.", pytrace=False)
     return ids
+
+
+@pytest.fixture(scope="module")
+def segmentation_ids(model_ids: list[str]) -> list[str]:
+    """Shipped models that draw their own outline; the product ships at least one."""
+    ids = [c.model_id for c in list_shipped_models() if get_architecture(c.architecture).segmentation]
+    if not ids:
+        pytest.fail("No segmentation model is shipped in assets/models/; the outline tests need one.", pytrace=False)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def outlined_ids(segmentation_ids: list[str]) -> list[str]:
+    """Shipped models with a tumour map of their own (segmentation and map-head models): each
+    draws an outline; label-only models say they have none."""
+    return [c.model_id for c in list_shipped_models() if get_architecture(c.architecture).map_layer is not None]
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +111,14 @@ def test_home_lists_every_shipped_model_and_the_disclaimer(no_dataset: None, mod
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(model_ids)
     supervision = dict(zip(table["model"], table["trained on"]))
-    assert supervision["efficientnet_lite0_tumour_map"] == "labels + tumour masks"
-    assert supervision["resnet50v2"] == "slice labels"
+    cv_auc = dict(zip(table["model"], table["CV ROC AUC [95 % CI]"]))
+    for card in list_shipped_models():
+        if get_architecture(card.architecture).segmentation:
+            assert supervision[card.model_id] == "liver + tumour masks (segmentation)"
+        elif is_label_only(card):
+            assert supervision[card.model_id] == SHORTCUT_BASELINE
+        if card.cross_validation:
+            assert cv_auc[card.model_id].startswith(f"{card.cross_validation['roc_auc']['value']:.3f} [")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -142,6 +166,10 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
     assert "Not HU-calibrated" in shown
     for model_id in model_ids:
         assert f"**{model_id}**" in shown
+    # Under each call, what its threshold means; label-only models are tagged as shortcut baselines.
+    for card in list_shipped_models():
+        assert threshold_sentence(card) in shown
+    assert shown.count(SHORTCUT_BASELINE) == sum(is_label_only(c) for c in list_shipped_models())
     assert f"of {len(model_ids)}** models say tumour" in shown
     bars = [bar.proto.text for bar in at.get("progress")]
     assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids)
@@ -154,6 +182,27 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
     at.run()
     assert not at.exception
     assert len(plotly_specs(at)) == 1 + 2 * len(model_ids)
+
+
+def test_diagnose_outline_toggle_draws_each_segmentation_models_own_outline(
+        no_dataset: None, model_ids: list[str], outlined_ids: list[str], tumour_slice: tuple[str, bytes]) -> None:
+    at = open_page("pages/diagnose.py")
+    at.file_uploader[0].set_value((tumour_slice[0], tumour_slice[1], "image/jpeg"))
+    at.run()
+    before = len(plotly_specs(at))
+    at.toggle(key="diagnose_explain_outline").set_value(True)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    specs = plotly_specs(at)
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    assert sorted(t.split(":")[0] for t in titles if t.endswith("own outline")) == sorted(outlined_ids)
+    assert len(specs) == before + len(outlined_ids)
+    label_only = set(model_ids) - set(outlined_ids)
+    assert texts(at).count("no segmentation: labels-only model") >= len(label_only)
+    # Drawing the outline over the heatmaps too changes pixels, not the number of figures.
+    at.toggle(key="diagnose_explain_outline_over").set_value(True)
+    at.run()
+    assert not at.exception and len(plotly_specs(at)) == len(specs)
 
 
 def test_diagnose_dicom_series_offers_hu_windows_and_a_slice_slider(no_dataset: None,
@@ -196,7 +245,7 @@ def test_volume_plots_every_model_along_z_and_opens_a_slice_in_diagnose(
     assert at.slider[0].value == 3
 
 
-def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str],
+def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str], outlined_ids: list[str],
                                            tumour_slice: tuple[str, bytes]) -> None:
     at = open_page("pages/compare.py")
     at.file_uploader[0].set_value((tumour_slice[0], tumour_slice[1], "image/jpeg"))
@@ -210,6 +259,12 @@ def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str
     diagonal = [method_table.iloc[i, i] for i in range(len(methods))]
     assert all(pd.isna(v) or abs(v - 1.0) < 1e-9 for v in diagonal)
     assert "models say tumour" in texts(at)
+    # The outline toggle adds a column: one own-outline image per segmentation model.
+    at.toggle(key="compare_outline").set_value(True)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(plotly_specs(at)) == len(model_ids) * len(methods) + len(outlined_ids)
+    assert SHORTCUT_BASELINE in texts(at) or not any(is_label_only(c) for c in list_shipped_models())
 
 
 def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: list[str]) -> None:
@@ -220,7 +275,7 @@ def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: 
     metrics_file = REPO / "assets" / "metrics" / "test_metrics.json"
     if metrics_file.is_file():
         evaluated = sorted(json.loads(metrics_file.read_text())["models"])
-        table = at.dataframe[0].value
+        table = next(d.value for d in at.dataframe if "accuracy" in d.value.columns)
         assert sorted(table["model"]) == evaluated
         kinds = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
         assert any(k.startswith("ROC") for k in kinds) and any(k.startswith("Precision") for k in kinds)
@@ -229,8 +284,27 @@ def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: 
         assert "test_metrics.json" in texts(at)
 
 
+def test_performance_cross_validation_view_beside_the_fixed_test_split(no_dataset: None, model_ids: list[str]) -> None:
+    at = open_page("pages/performance.py")
+    assert not at.exception, [e.value for e in at.exception]
+    headers = [h.value for h in at.header]
+    assert headers.index("Cross-validation (every patient held out once)") < headers.index("Fixed test split (5 patients)")
+    validated = [c for c in list_shipped_models() if c.cross_validation]
+    assert validated, "no shipped model carries a cross-validation estimate"
+    tables = [d.value for d in at.dataframe if "ROC AUC [95 % CI]" in d.value.columns]
+    assert len(tables) == len(validated)
+    for card, table in zip(validated, tables):
+        assert table.iloc[0]["scored by"] == f"{card.model_id} (model)"
+        assert table.iloc[0]["ROC AUC [95 % CI]"].startswith(f"{card.cross_validation['roc_auc']['value']:.3f}")
+        assert any("baseline: reference liver pixels" in row for row in table["scored by"])
+    titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
+    assert sum("ROC AUC per patient" in t for t in titles) == len(validated)
+    assert any(t.startswith("Dice on tumour slices") for t in titles)
+    assert any(t.startswith("Calibration (cross-validated)") for t in titles)
+
+
 def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.MonkeyPatch, datasets_dir: Path,
-                                                      model_ids: list[str]) -> None:
+                                                      model_ids: list[str], segmentation_ids: list[str]) -> None:
     monkeypatch.setenv("LIVERLENS_DATA_DIR", str(datasets_dir))
     at = open_page("pages/teaching.py")
     assert not at.exception
@@ -257,6 +331,14 @@ def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.Monkey
     pointing = {m: r["gradcam"]["metrics"]["pointing_tumour"]["mean"]
                 for m, r in report["models"].items() if m in model_ids}
     assert at.selectbox(key="teaching_model").value.model_id == max(pointing, key=pointing.get)
+    # A segmentation model's own outline next to the reference mask, with this slice's Dice.
+    chooser = at.selectbox(key="teaching_model")
+    chooser.select_index(list(chooser.options).index(segmentation_ids[0]))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
+    assert "Reference (expert) mask" in titles and f"{segmentation_ids[0]}: own outline" in titles
+    assert "Dice on this slice: tumour" in texts(at)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@
 Runs every method (or ``--methods``) on every shipped model (or ``--models``) over the tumour
 slices of one split of a manifest, or a seeded sample of ``--max-slices`` of them, and writes
 the mean and spread of each metric per model x method, plus runtimes, as JSON (the dashboard
-reads ``assets/metrics/explanation_quality.json``). Only the test split is a fair place to
+reads ``assets/metrics/explanation_quality.json``). Segmentation models are also scored against
+their own tumour outline (``pointing_own_tumour``, ``energy_own_tumour``), next to the reference
+mask, with the number of slices on which they outlined any tumour (``own_tumour_slices``). Only the test split is a fair place to
 measure: the models have seen the training slices.
 """
 from __future__ import annotations
@@ -126,6 +128,8 @@ def _merge(old: dict, new: dict) -> dict:
     merged = dict(old)
     merged["models"] = {**old["models"], **new["models"]}
     merged["chance"] = {**old["chance"], **new["chance"]}
+    merged["own_tumour_slices"] = {**{k: v for k, v in old.get("own_tumour_slices", {}).items()
+                                      if k not in new["models"]}, **new["own_tumour_slices"]}
     merged["weights_sha256"] = {**old.get("weights_sha256", {}), **new["weights_sha256"]}
     merged["skipped_models"] = {k: v for k, v in old.get("skipped_models", {}).items()
                                 if k not in new["models"]}

@@ -1,7 +1,10 @@
 """Explanation-quality evaluation: every method on every model over a set of tumour slices.
 
 For each (model, method, slice) it records localisation against the ground-truth masks
-(pointing game and energy share, for the tumour and for the liver), faithfulness to the model
+(pointing game and energy share, for the tumour and for the liver), for segmentation models also
+against the model's own tumour outline (does the explanation point where the model itself says
+the tumour is? A map can miss the reference tumour yet be faithful to a model that missed it
+too), faithfulness to the model
 (deletion / insertion AUC) and the runtime; per (model, method) it reports the mean and the
 spread (std, median, quartiles) of each, plus the model-randomisation rank correlation on the
 first few slices. Chance levels are reported beside them (what a uniform map would score), so a
@@ -26,10 +29,11 @@ from liver_model.explain.sanity import model_randomisation_check, randomised_mod
 from liver_model.io import load_slice
 from liver_model.masks import load_label_mask
 from liver_model.preprocessing import PreparedSlice, prepare
+from liver_model.segmentation import slice_maps
 from liver_model.slices import CTSlice
 
 SLICE_METRICS = ("pointing_tumour", "energy_tumour", "pointing_liver", "energy_liver",
-                 "deletion_auc", "insertion_auc", "runtime_s", "blank", "probability")
+                 "pointing_own_tumour", "energy_own_tumour", "deletion_auc", "insertion_auc", "runtime_s", "blank", "probability")
 CHANCE_METRICS = ("chance_pointing_tumour", "chance_energy_tumour",
                   "chance_pointing_liver", "chance_energy_liver")
 DEFAULT_MIN_TUMOUR_PIXELS = 100
@@ -42,6 +46,10 @@ METRIC_NOTES = {
                      "chance_energy_tumour (a uniform map); blank maps not scored",
     "pointing_liver": "as pointing_tumour, for the liver (tumour included)",
     "energy_liver": "as energy_tumour, for the liver (tumour included)",
+    "pointing_own_tumour": "as pointing_tumour, against the model's own tumour mask (segmentation "
+                           "models; not scored where the model outlines no tumour)",
+    "energy_own_tumour": "as energy_tumour, against the model's own tumour mask (segmentation "
+                         "models; not scored where the model outlines no tumour)",
     "deletion_auc": "area under p(tumour) as the most important pixels are set to 0, from 0 to "
                     "100% of pixels; lower = more faithful; blank maps delete in random order",
     "insertion_auc": "area under p(tumour) as the most important pixels are put back into a "
@@ -111,8 +119,37 @@ def chance_levels(prepared: PreparedSlice, item: EvalSlice,
     return out
 
 
+def own_tumour_mask(model: ModelLike, prepared: PreparedSlice) -> np.ndarray | None:
+    """The model's own tumour mask on the slice (as the app outlines it), None without maps."""
+    if not getattr(model, "has_maps", False):
+        return None
+    maps = slice_maps(model, prepared)
+    return None if maps is None else maps.tumour_mask()
+
+
+def localisation(heatmap: np.ndarray, item: EvalSlice, own_tumour: np.ndarray | None,
+                 tolerance_px: int) -> dict[str, float]:
+    """Pointing game and energy share of a slice-resolution heatmap against each mask.
+
+    Own-mask scores are NaN for models without maps and where the model outlined nothing:
+    there is no region to point at, and a 0 would read as "the map missed it".
+    """
+    values = {
+        "pointing_tumour": quality.pointing_game(heatmap, item.tumour, tolerance_px),
+        "energy_tumour": quality.energy_pointing(heatmap, item.tumour),
+        "pointing_liver": quality.pointing_game(heatmap, item.liver, tolerance_px),
+        "energy_liver": quality.energy_pointing(heatmap, item.liver),
+        "pointing_own_tumour": math.nan,
+        "energy_own_tumour": math.nan,
+    }
+    if own_tumour is not None and own_tumour.any():
+        values["pointing_own_tumour"] = quality.pointing_game(heatmap, own_tumour, tolerance_px)
+        values["energy_own_tumour"] = quality.energy_pointing(heatmap, own_tumour)
+    return values
+
+
 def score(model: ModelLike, prepared: PreparedSlice, explanation: Explanation, item: EvalSlice,
-          tolerance_px: int, seed: int) -> dict[str, float | None]:
+          tolerance_px: int, seed: int, own_tumour: np.ndarray | None = None) -> dict[str, float | None]:
     """All per-slice metrics of one explanation; None where undefined (e.g. pointing of a blank map)."""
     adapter = model_adapter(model)
     tumour_target = explanation.target_class == "tumour"
@@ -123,12 +160,8 @@ def score(model: ModelLike, prepared: PreparedSlice, explanation: Explanation, i
 
     deletion, insertion = quality.deletion_insertion_auc(
         predict_target, prepared.tensor, explanation.model_input_heatmap, seed=seed)
-    h = explanation.heatmap
     values = {
-        "pointing_tumour": quality.pointing_game(h, item.tumour, tolerance_px),
-        "energy_tumour": quality.energy_pointing(h, item.tumour),
-        "pointing_liver": quality.pointing_game(h, item.liver, tolerance_px),
-        "energy_liver": quality.energy_pointing(h, item.liver),
+        **localisation(explanation.heatmap, item, own_tumour, tolerance_px),
         "deletion_auc": deletion,
         "insertion_auc": insertion,
         "runtime_s": explanation.runtime_s,
@@ -160,21 +193,24 @@ def evaluate_explanations(models: Mapping[str, ModelLike], slices: Sequence[Eval
     report: dict = {"preset": preset, "tolerance_px": tolerance_px, "seed": seed,
                     "n_slices": len(slices), "slices": [s.name for s in slices],
                     "methods": list(methods), "metric_notes": METRIC_NOTES,
-                    "models": {}, "chance": {}}
+                    "models": {}, "chance": {}, "own_tumour_slices": {}}
     chance_rows: dict[str, list[dict[str, float]]] = {}
     for model_id, model in models.items():
         size = model_adapter(model).input_size
         prepared = [prepare(item.ct, size) for item in slices]
         chance_rows[model_id] = [chance_levels(p, item, tolerance_px)
                                  for p, item in zip(prepared, slices)]
+        own = [own_tumour_mask(model, p) for p in prepared]
+        if any(mask is not None for mask in own):
+            report["own_tumour_slices"][model_id] = int(sum(bool(m is not None and m.any()) for m in own))
         randomised = randomised_model(model, seed=seed)
         per_method: dict = {}
         for method in methods:
             started = time.perf_counter()
             rows, correlations = [], []
-            for index, (item, prep) in enumerate(zip(slices, prepared)):
+            for index, (item, prep, own_mask) in enumerate(zip(slices, prepared, own)):
                 explanation = explain(model, prep, method, target="tumour", preset=preset)
-                rows.append(score(model, prep, explanation, item, tolerance_px, seed))
+                rows.append(score(model, prep, explanation, item, tolerance_px, seed, own_mask))
                 if index < sanity_slices:
                     correlations.append(model_randomisation_check(
                         model, prep, method, preset=preset, trained=explanation,
@@ -189,6 +225,8 @@ def evaluate_explanations(models: Mapping[str, ModelLike], slices: Sequence[Eval
                 m = per_method[method]["metrics"]
                 log(f"{model_id:<28} {method:<10} pointing {_fmt(m['pointing_tumour']['mean'])} "
                     f"energy {_fmt(m['energy_tumour']['mean'])} "
+                    f"own-map pointing {_fmt(m['pointing_own_tumour']['mean'])} "
+                    f"energy {_fmt(m['energy_own_tumour']['mean'])} "
                     f"del {_fmt(m['deletion_auc']['mean'])} ins {_fmt(m['insertion_auc']['mean'])} "
                     f"t {_fmt(m['runtime_s']['median'])} s  ({time.perf_counter() - started:.0f} s)")
         report["models"][model_id] = per_method

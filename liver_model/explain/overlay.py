@@ -68,3 +68,23 @@ def draw_mask_outline(image: np.ndarray, mask: np.ndarray, *,
                                    cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, colour, thickness)
     return out
+
+
+MODEL_TUMOUR_COLOUR = (255, 0, 255)
+"""A model's own tumour outline: magenta, so it is never mistaken for the green reference mask."""
+MODEL_LIVER_COLOUR = (255, 200, 0)
+"""A model's own liver outline: amber, distinct from the blue reference liver outline."""
+
+
+def draw_segmentation_outline(image: np.ndarray, tumour: np.ndarray, liver: np.ndarray | None = None,
+                              *, thickness: int = 2) -> np.ndarray:
+    """Copy of ``image`` with a model's predicted liver (amber) and tumour (magenta) contours.
+
+    Why a separate palette from :func:`draw_mask_outline`'s defaults: Teaching shows the model's
+    outline next to the reference mask, and a reader must tell prediction from truth at a glance.
+    The liver is drawn first so the tumour contour stays on top where they touch.
+    """
+    out = image
+    if liver is not None:
+        out = draw_mask_outline(out, liver, colour=MODEL_LIVER_COLOUR, thickness=thickness)
+    return draw_mask_outline(out, tumour, colour=MODEL_TUMOUR_COLOUR, thickness=thickness)

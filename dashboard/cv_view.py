@@ -1,0 +1,143 @@
+"""Cross-validation reports (``python -m liver_model cv``) -> tables for the Performance page.
+
+Why apart from ``metrics_view``: the CV report has its own shape (pooled metrics with patient
+bootstrap intervals, baselines scored on the same folds, segmentation and lesion detection) and
+it is the headline estimate for the segmentation models, whose fixed test split is only 5
+patients. This module finds and reshapes the reports; it draws nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dashboard.metrics_view import METRICS_DIR, load_json
+
+REPO_ROOT = METRICS_DIR.parent.parent
+#: Pooled metrics of the report, in table order, with their column names.
+POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
+          "sensitivity_at_specificity_0.90": "sensitivity at specificity 0.90",
+          "specificity_at_sensitivity_0.90": "specificity at sensitivity 0.90"}
+
+
+def report_path(card: Any, metrics_dir: Path = METRICS_DIR) -> Path | None:
+    """Where the card's CV report lies: its ``report`` path from the repository root, else by
+    file name in ``assets/metrics`` (older cards stored the bare name); None without CV."""
+    cv = getattr(card, "cross_validation", None)
+    if not cv or not cv.get("report"):
+        return None
+    path = Path(cv["report"])
+    for candidate in (path, REPO_ROOT / path, Path(metrics_dir) / path.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[str, dict[str, Any]]:
+    """``{model_id: report}`` for every shipped card with a CV report, then any other
+    ``cv_*.json`` in ``metrics_dir`` (named by the file, e.g. a recipe not shipped)."""
+    out: dict[str, dict[str, Any]] = {}
+    used: set[Path] = set()
+    for card in cards:
+        path = report_path(card, metrics_dir)
+        report = load_json(path) if path is not None else None
+        if report is not None:
+            out[card.model_id] = report
+            used.add(path.resolve())
+    for path in sorted(Path(metrics_dir).glob("cv_*.json")):
+        report = None if path.resolve() in used else load_json(path)
+        if report is not None:
+            out.setdefault(path.stem.removeprefix("cv_"), report)
+    return out
+
+
+def with_interval(metric: Any) -> str | None:
+    """``{value, ci95_low, ci95_high}`` -> "0.812 [0.75-0.87]"; a bare number as is; None if absent."""
+    if metric is None:
+        return None
+    if not isinstance(metric, Mapping):
+        return f"{float(metric):.3f}"
+    if metric.get("value") is None:
+        return None
+    if metric.get("ci95_low") is None:
+        return f"{metric['value']:.3f}"
+    return f"{metric['value']:.3f} [{metric['ci95_low']:.3f}-{metric['ci95_high']:.3f}]"
+
+
+def summary_table(model_id: str, report: Mapping[str, Any]) -> pd.DataFrame:
+    """The model and the report's baselines, scored on the same out-of-fold slices.
+
+    The baselines are the yardstick: the liver-pixel count of the reference mask needs the
+    answer's mask and still scores well (big livers have more tumours), and the constant is chance.
+    """
+    rows = [{"scored by": f"{model_id} (model)", **{name: with_interval(report["pooled"].get(key))
+                                                     for key, name in POOLED.items()},
+             "Brier": (report.get("calibration") or {}).get("brier"), "how": "the model's p(tumour), out of fold"}]
+    for name, baseline in (report.get("baselines") or {}).items():
+        rows.append({"scored by": f"baseline: {name.replace('_', ' ')}",
+                     **{col: with_interval(baseline.get(key)) for key, col in POOLED.items()},
+                     "Brier": baseline.get("brier"), "how": baseline.get("what", "")})
+    return pd.DataFrame(rows)
+
+
+def report_caption(report: Mapping[str, Any]) -> str:
+    """What the CV numbers rest on: folds, patients, slices, manifests and the recipe's epochs."""
+    config = report.get("config") or {}
+    return (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
+            f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
+            f"{', '.join(report.get('manifests', []))}; {config.get('epochs', '?')} epochs per fold, "
+            f"{config.get('size', '?')} px. Intervals: bootstrap over patients.")
+
+
+def per_patient(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report's per-patient AUCs (patients with one class only have ``roc_auc`` None)."""
+    return dict(report.get("per_patient") or {})
+
+
+def lesion_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """Lesions of the reference masks found by the model's tumour outline, by lesion size.
+
+    Sizes in mm appear only where some lesion had a known pixel spacing (DICOM, NIfTI).
+    """
+    detection = (report.get("segmentation") or {}).get("lesion_detection") or {}
+    rows = []
+    for unit in ("pixels", "mm"):
+        for bucket, result in (detection.get(unit) or {}).items():
+            if unit == "mm" and not result.get("lesions"):
+                continue
+            rows.append({"lesion size": bucket, "lesions": result.get("lesions"),
+                         "detected": result.get("detected"), "detection rate": result.get("rate")})
+    return pd.DataFrame(rows, columns=["lesion size", "lesions", "detected", "detection rate"])
+
+
+def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``{"liver": stats, "tumour": stats}`` (median, quartiles) of Dice on tumour slices."""
+    seg = report.get("segmentation") or {}
+    names = {"liver": "liver_dice_on_tumour_slices", "tumour": "tumour_dice_on_tumour_slices"}
+    return {organ: seg[key] for organ, key in names.items() if seg.get(key)}
+
+
+def calibration_points(report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean predicted, observed tumour fraction) of the non-empty calibration bins, or None."""
+    bins = [b for b in (report.get("calibration") or {}).get("bins") or [] if b.get("count")]
+    if not bins:
+        return None
+    return (np.array([b["mean_predicted"] for b in bins]), np.array([b["fraction_tumour"] for b in bins]))
+
+
+def fixed_split_note(cards: Iterable[Any]) -> str | None:
+    """Why the fixed test split is not held out for cross-validated models, and their OOF AUC there.
+
+    Those models were trained on every patient, the 5 test patients included; only the
+    out-of-fold predictions of the cross-validation score them fairly on those patients.
+    """
+    scored = [(c.model_id, (c.cross_validation or {}).get("fixed_test_split_roc_auc")) for c in cards
+              if c.cross_validation]
+    if not scored:
+        return None
+    aucs = ", ".join(f"{m} {auc:.3f}" if auc is not None else f"{m} n/a" for m, auc in scored)
+    return ("Cross-validated models were shipped trained on every patient, these 5 included, so any test-split "
+            f"numbers of theirs below are not held out; their out-of-fold ROC AUC on these patients: {aucs}.")
