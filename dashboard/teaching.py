@@ -15,8 +15,8 @@ from liver_model.explain.overlay import (draw_mask_outline, draw_segmentation_ou
 from liver_model.explain.quality import DEFAULT_TOLERANCE_PX, energy_pointing, pointing_game
 from liver_model.masks import LabelMask
 from liver_model.preprocessing import prepare
-from liver_model.synthesis.examples import SyntheticExample, synthetic_examples
 from liver_model.segmentation_metrics import dice
+from liver_model.synthesis.examples import SyntheticExample, synthetic_examples
 
 HOW_TO_CONFIGURE = (
     "No dataset folder is configured, and none ships with LiverLens (public CT collections are "
