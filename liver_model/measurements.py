@@ -120,10 +120,6 @@ class SliceMeasurements:
     """Why something was not measured, in words for the report."""
 
     @property
-    def area_unit(self) -> str:
-        return "mm2" if self.unit == "mm" else "px2"
-
-    @property
     def tumour_area(self) -> float:
         return float(sum(lesion.area for lesion in self.lesions))
 
