@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("liver_model.commands.evaluate", "Evaluate shipped models on any manifest."),
     "explain-eval": ("liver_model.commands.explain_eval", "Measure explanation quality."),
     "benchmark": ("liver_model.commands.benchmark", "Print model size, latency, throughput."),
+    "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
 }
 
 

@@ -103,8 +103,9 @@ def _slice(pdf: FPDF, r: SliceReport, *, title: str) -> None:
         f"Input: {r.slice_label}; {r.image_format}; {r.shape[1]} x {r.shape[0]} pixels; pixel spacing "
         f"{spacing}; HU-calibrated: {'yes' if r.hu_calibrated else 'no'}"
         + (f"; input SHA-256 {r.input_sha256[:16]}..." if r.input_sha256 else ""),
-        f"Display: {r.window}. Green outline: the lesions described below "
-        f"({r.measurements[0].source if r.measurements else 'none measured'}).",
+        f"Display: {r.window}. " + (
+            f"Green outline: the lesions described below ({r.measurements[0].source})."
+            if r.measurements and r.measurements[0].lesions else "No lesion outlined."),
     ])
     top = pdf.get_y() + 1
     height = _image(pdf, r.image, 10, top, 85)
@@ -112,7 +113,7 @@ def _slice(pdf: FPDF, r: SliceReport, *, title: str) -> None:
     pdf.set_font("helvetica", "B", 10)
     pdf.cell(0, 6, "Findings", new_x="LEFT", new_y="NEXT")
     pdf.set_font("helvetica", "", 8.5)
-    pdf.multi_cell(100, 4.2, latin1(r.findings.text), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(100, 4.2, latin1(r.findings.text), align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.set_y(max(pdf.get_y(), top + height) + 3)
     _heading(pdf, "Models")
     _table(pdf, ["model", "p(tumour)", "threshold", "call", "sensitivity", "specificity", "source"],
