@@ -108,10 +108,16 @@ def _model_sentences(models: Sequence[ModelResult]) -> list[Sentence]:
     n = len(models)
     positive = [m for m in models if m.calls_tumour]
     top = max(models, key=lambda m: m.probability)
-    if len(positive) == n:
+    if len(positive) == n == 1:
+        text = (f"The model {top.model_id} suggests a liver tumour on this slice (p(tumour) "
+                f"{top.probability:.2f}, threshold {top.threshold:.2f}).")
+    elif len(positive) == n:
         text = (f"All {n} models suggest a liver tumour on this slice at their own thresholds "
                 f"(p(tumour) {min(m.probability for m in models):.2f} to {top.probability:.2f}; "
                 f"highest {top.model_id}).")
+    elif not positive and n == 1:
+        text = (f"The model {top.model_id} does not suggest a liver tumour on this slice "
+                f"(p(tumour) {top.probability:.2f}, threshold {top.threshold:.2f}).")
     elif not positive:
         text = (f"None of the {n} models suggests a liver tumour on this slice at its own "
                 f"threshold (highest p(tumour) {top.probability:.2f}, {top.model_id}, threshold "
