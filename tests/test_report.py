@@ -1,0 +1,176 @@
+"""Case reports: no patient data leaves, and the PDF says what the JSON says.
+
+The PHI test fills every identifying DICOM tag of a real slice with a unique marker, runs
+``python -m liver_model report`` on it and searches the PDF (raw and decompressed), the JSON,
+the console output and the log records for the markers. Models are picked from the shipped ones
+by what they can do (one with a tumour map, one label-only), never by id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pypdf import PdfReader
+
+from liver_model.__main__ import main
+from liver_model.io import load_slice
+from liver_model.manifest import read_manifest
+from liver_model.masks import load_label_mask
+from liver_model.measurements import measure_slice
+from liver_model.registry import get_architecture
+from liver_model.report import DISCLAIMER, build_slice_report, render_pdf, report_dict
+from liver_model.report.pdf import latin1
+from liver_model.zoo import list_shipped_models, load_model
+
+PHI = {
+    "PatientName": "ZQXNAME^MARKERPHI",
+    "PatientID": "ZQXPATIENTID7731",
+    "PatientBirthDate": "19230405",
+    "OtherPatientIDs": "ZQXOTHERID5519",
+    "PatientAddress": "ZQXPATIENTADDRESS",
+    "AccessionNumber": "ZQXACC880231",
+    "InstitutionName": "ZQXINSTITUTION",
+    "InstitutionAddress": "ZQXINSTADDRESS",
+    "ReferringPhysicianName": "ZQXREFERRER^DOC",
+    "StudyDate": "19470912",
+    "SeriesDate": "19470913",
+    "AcquisitionDate": "19470914",
+    "ContentDate": "19470915",
+    "StudyID": "ZQXSTUDYID",
+    "StudyDescription": "ZQXSTUDYDESC",
+}
+FILE_MARKER = "ZQXFILENAME"
+
+
+def markers() -> list[str]:
+    """Every marker, plus the dates as a report might format them."""
+    out = [v.split("^")[0] for v in PHI.values()] + [FILE_MARKER]
+    for value in PHI.values():
+        if value.isdigit():
+            out += [f"{value[:4]}-{value[4:6]}-{value[6:]}", f"{value[6:]}.{value[4:6]}.{value[:4]}"]
+    return out
+
+
+def pick_models() -> list[str]:
+    """A shipped model with maps and, when one is shipped, a label-only model."""
+    cards = list_shipped_models()
+    with_maps = [c.model_id for c in cards if get_architecture(c.architecture).map_layer]
+    label_only = [c.model_id for c in cards if not get_architecture(c.architecture).map_layer]
+    if not with_maps:
+        pytest.fail("No shipped model predicts a tumour map; the report tests need one.", pytrace=False)
+    return with_maps[:1] + label_only[:1]
+
+
+def pdf_payload(data: bytes) -> bytes:
+    """The PDF bytes plus every stream decompressed (text is deflated in a normal PDF)."""
+    parts = [data]
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            parts.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(parts)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def phi_dicom(ircadb_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = read_manifest(ircadb_manifest)
+    row = frame.loc[frame["liver_pixels"].astype(int).idxmax()]
+    ds = pydicom.dcmread(row["path"])
+    for keyword, value in PHI.items():
+        setattr(ds, keyword, value)
+    path = tmp_path_factory.mktemp("phi") / f"{FILE_MARKER}_slice.dcm"
+    ds.save_as(path)
+    data = path.read_bytes()
+    assert all(v.split("^")[0].encode() in data for v in PHI.values())  # the test can fail
+    return path
+
+
+def test_dicom_report_carries_no_patient_data_and_shows_every_model(phi_dicom, tmp_path, capsys, caplog):
+    models = pick_models()
+    out, out_json = tmp_path / "report.pdf", tmp_path / "report.json"
+    with caplog.at_level(logging.DEBUG):
+        code = main(["report", str(phi_dicom), "--out", str(out), "--json", str(out_json),
+                     "--models", *models, "--methods", "gradcam"])
+    assert code == 0
+    console = capsys.readouterr()
+    pdf = out.read_bytes()
+    searched = {
+        "pdf": pdf_payload(pdf).decode("latin-1"),
+        "json": out_json.read_text(encoding="utf-8"),
+        "console": console.out + console.err,
+        "log": caplog.text,
+        "file names": " ".join(p.name for p in tmp_path.iterdir()),
+    }
+    leaks = [(where, m) for where, text in searched.items() for m in markers() if m in text]
+    assert not leaks, leaks
+
+    text = flat("\n".join(page.extract_text() for page in PdfReader(out).pages))
+    content = json.loads(searched["json"])
+    assert flat(latin1(content["findings"]["text"])) in text
+    assert flat(latin1(DISCLAIMER)) in text
+    for row in content["models"]:
+        result = row["result"]
+        call = "tumour" if result["calls_tumour"] else "no tumour"
+        assert f"{row['model_id']} {result['probability']:.3f} {result['threshold']:.3f} {call}" in text
+        assert row["weights_sha256"] in text.replace(" ", "")
+    assert content["spacing_mm"] is not None and content["hu_calibrated"] is True
+    assert "LI-RADS" in content["findings"]["text"]
+
+
+def test_series_report_has_the_z_curve_and_top_slices_without_header_dates(datasets_dir, tmp_path):
+    files = sorted((datasets_dir / "totalsegmentator_example_dicom" / "dicom").glob("*.dcm"))[:4]
+    header = pydicom.dcmread(files[0], stop_before_pixels=True)
+    private = [str(header.get(k, "")) for k in ("StudyDate", "InstitutionAddress", "AcquisitionDateTime")]
+    private = [p for p in private if len(p) >= 6]
+    assert private  # these files carry dates and an address (their README); none may leak
+    out, out_json = tmp_path / "series.pdf", tmp_path / "series.json"
+    models = pick_models()[:1]
+    assert main(["report", *map(str, files), "--out", str(out), "--json", str(out_json),
+                 "--models", *models, "--methods"]) == 0
+    content = json.loads(out_json.read_text())
+    assert content["n_slices"] == 4 and len(content["probabilities"][models[0]]) == 4
+    assert len(content["top_positions"]) == 3 and len(content["top_slices"]) == 3
+    top = content["top_slices"][0]
+    assert top["slice_label"].startswith(f"slice {content['top_positions'][0] + 1} of 4")
+    payload = pdf_payload(out.read_bytes()).decode("latin-1") + out_json.read_text()
+    assert not [p for p in private if p in payload]
+    assert len(PdfReader(out).pages) == 4  # chart page + one page per top slice
+
+
+@pytest.fixture(scope="module")
+def loaded_models():
+    return [load_model(model_id) for model_id in pick_models()]
+
+
+def test_reference_mask_is_measured_first_and_model_maps_after_it(lits_manifest, loaded_models):
+    frame = read_manifest(lits_manifest)
+    row = frame.loc[frame["tumour_pixels"].astype(int).idxmax()]
+    ct, mask = load_slice(row["path"]), load_label_mask(row["mask_path"])
+    report = build_slice_report(ct, loaded_models, slice_label="single slice", reference=mask,
+                                methods=["gradcam"])
+    reference = measure_slice(mask.tumour, mask.liver, source="reference mask",
+                              liver_source="reference mask", body_rgb=ct.rgb)
+    first = report.measurements[0]
+    assert first.source == "reference mask" and len(first.lesions) == len(reference.lesions)
+    assert first.lesions[0].long_axis == pytest.approx(reference.lesions[0].long_axis)
+    assert [m.source for m in report.measurements[1:]] == [m.model_id for m in loaded_models
+                                                          if m.has_maps]
+    made = [o for o in report.overlays if o.image is not None]
+    assert made and all(o.image.shape == (*ct.shape, 3) for o in made)
+    assert all(o.mass_in_lesion is None or 0.0 <= o.mass_in_lesion <= 1.0 for o in made)
+    content = report_dict(report)
+    assert content["measurements"][0]["lesions"][0]["long_axis"] == pytest.approx(
+        reference.lesions[0].long_axis)
+    assert "image" not in content and np.isfinite(content["measurements"][0]["tumour_burden"])
+    assert render_pdf(report).startswith(b"%PDF")
