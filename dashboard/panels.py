@@ -20,6 +20,9 @@ from liver_model.explain.base import METHODS
 from liver_model.explain.overlay import overlay_heatmap
 
 LOGGER = logging.getLogger(__name__)
+SETTINGS_SUFFIX = "_settings"
+"""``explanation_panel(key=K)`` keeps its :class:`widgets.ExplainSettings` in the session under
+``K + SETTINGS_SUFFIX``, so the case report uses the methods and parameters chosen there."""
 
 
 def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
@@ -91,6 +94,7 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
     """
     st.subheader("Why? Explanations")
     settings = widgets.explain_settings(key=key, unavailable=_method_unavailable(cards), n_models=len(cards))
+    st.session_state[key + SETTINGS_SUFFIX] = settings
     if not settings.methods:
         st.info("Switch on an explanation method above to see where each model looked.")
         return
