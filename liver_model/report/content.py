@@ -151,7 +151,7 @@ def build_volume_report(slices: Sequence[CTSlice], models: Sequence[LoadedModel]
                         top: int = TOP_SLICES, **slice_options: Any) -> VolumeReport:
     """p(tumour) along z for every model, and a full slice report of the ``top`` slices."""
     if probabilities is None:
-        probabilities = {m.model_id: _stack_probabilities(m, slices) for m in models}
+        probabilities = _stack_probabilities(models, slices)
     probs = {k: [float(v) for v in values] for k, values in probabilities.items()}
     thresholds = {m.model_id: float(m.card.threshold) for m in models}
     mean = np.mean(np.array([probs[m.model_id] for m in models]), axis=0)
@@ -166,10 +166,15 @@ def build_volume_report(slices: Sequence[CTSlice], models: Sequence[LoadedModel]
         chart=probability_chart(probs, thresholds, marked=positions))
 
 
-def _stack_probabilities(model: LoadedModel, slices: Sequence[CTSlice], batch: int = 32) -> list[float]:
-    out: list[float] = []
+def _stack_probabilities(models: Sequence[LoadedModel], slices: Sequence[CTSlice],
+                         batch: int = 32) -> dict[str, list[float]]:
+    """p(tumour) of every slice by every model; slices are prepared once per input size."""
+    out: dict[str, list[float]] = {m.model_id: [] for m in models}
     for start in range(0, len(slices), batch):
-        out += model.predict_proba(prepare_batch(list(slices[start:start + batch]), model.input_size)).tolist()
+        chunk = list(slices[start:start + batch])
+        tensors = {size: prepare_batch(chunk, size) for size in {m.input_size for m in models}}
+        for m in models:
+            out[m.model_id] += m.predict_proba(tensors[m.input_size]).tolist()
     return out
 
 

@@ -186,7 +186,7 @@ def _overlay_grid(pdf: FPDF, r: SliceReport) -> None:
             mass = "n/a" if o.mass_in_lesion is None else f"{o.mass_in_lesion:.0%}"
             pdf.set_xy(x, top + height + 0.5)
             pdf.set_font("helvetica", "", 6)
-            pdf.multi_cell(width, 2.8, latin1(
+            pdf.multi_cell(width, 2.8, align="L", text=latin1(
                 f"{o.method_label}, {o.model_id}{' (blank map)' if o.is_blank else ''}; params: "
                 f"{params}; mass in lesion {mass}; {o.runtime_s:.2f} s"))
         pdf.set_y(top + width + 14)
