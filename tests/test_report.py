@@ -174,3 +174,45 @@ def test_reference_mask_is_measured_first_and_model_maps_after_it(lits_manifest,
         reference.lesions[0].long_axis)
     assert "image" not in content and np.isfinite(content["measurements"][0]["tumour_burden"])
     assert render_pdf(report).startswith(b"%PDF")
+
+
+def test_cli_eight_bit_slice_with_its_reference_mask(lits_manifest, tmp_path):
+    frame = read_manifest(lits_manifest)
+    row = frame.loc[frame["tumour_pixels"].astype(int).idxmax()]
+    out_json = tmp_path / "lits.json"
+    assert main(["report", row["path"], "--mask", row["mask_path"], "--out", str(tmp_path / "lits.pdf"),
+                 "--json", str(out_json), "--models", pick_models()[0], "--methods",
+                 "--window", "soft_tissue"]) == 0
+    content = json.loads(out_json.read_text())
+    first = content["measurements"][0]
+    assert first["source"] == "reference mask" and first["unit"] == "px" and len(first["lesions"]) >= 3
+    assert content["hu_calibrated"] is False and "needs HU" in content["window"]
+    text = content["findings"]["text"]
+    assert "not HU-calibrated" in text and "sizes are given in pixels" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--slice", "7"], "--slice 7 is out of range: the input has 1 slice(s)."),
+    (["--mask", "MASK"], "The mask is 64 x 64 pixels but the slice is 512 x 512"),
+])
+def test_cli_bad_arguments_give_a_message_not_a_traceback(ircadb_manifest, tmp_path, capsys, extra, message):
+    frame = read_manifest(ircadb_manifest)
+    row = frame.iloc[0]
+    if "MASK" in extra:  # a mask of another size than the slice
+        small = tmp_path / "small_mask.png"
+        from PIL import Image
+
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(small)
+        extra = ["--mask", str(small)]
+    code = main(["report", row["path"], "--out", str(tmp_path / "x.pdf"), *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_cli_series_with_a_non_dicom_file_is_refused(ircadb_manifest, tmp_path, capsys):
+    frame = read_manifest(ircadb_manifest)
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a slice")
+    assert main(["report", frame.iloc[0]["path"], str(stray), "--out", str(tmp_path / "x.pdf")]) == 2
+    assert "is not a DICOM file" in capsys.readouterr().err

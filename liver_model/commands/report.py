@@ -68,24 +68,25 @@ def run(args: argparse.Namespace) -> int:
     slices = read_dicom_series(files) if len(files) > 1 else load_slices(files[0])
     kind = (f"DICOM series of {len(files)} files, ordered by InstanceNumber" if len(files) > 1
             else f"{slices[0].meta.get('format', 'image')} file")
-    ids = args.models or [card.model_id for card in list_shipped_models()]
-    models = [load_model(model_id) for model_id in ids]
-    options = dict(methods=list(args.methods), window=args.window, input_sha256=_input_hash(files))
+    label = f"single slice ({kind})"
     if args.slice_index is not None:
         if not 0 <= args.slice_index < len(slices):
             raise InputError(f"--slice {args.slice_index} is out of range: the input has "
                              f"{len(slices)} slice(s).")
         label = f"slice {args.slice_index + 1} of {len(slices)} ({kind})"
         slices = [slices[args.slice_index]]
-    else:
-        label = f"single slice ({kind})"
-    if args.mask is not None and len(slices) != 1:
-        raise InputError("--mask describes one slice; give one slice file or --slice.")
-    if len(slices) == 1:
-        reference = load_label_mask(args.mask) if args.mask is not None else None
-        if reference is not None and reference.shape != slices[0].shape:
+    reference = None
+    if args.mask is not None:
+        if len(slices) != 1:
+            raise InputError("--mask describes one slice; give one slice file or --slice.")
+        reference = load_label_mask(args.mask)
+        if reference.shape != slices[0].shape:
             raise InputError(f"The mask is {reference.shape[1]} x {reference.shape[0]} pixels but the "
                              f"slice is {slices[0].shape[1]} x {slices[0].shape[0]}.")
+    ids = args.models or [card.model_id for card in list_shipped_models()]
+    models = [load_model(model_id) for model_id in ids]
+    options = dict(methods=list(args.methods), window=args.window, input_sha256=_input_hash(files))
+    if len(slices) == 1:
         report = build_slice_report(slices[0], models, slice_label=label, reference=reference, **options)
     else:
         report = build_volume_report(slices, models, series_label=kind, **options)

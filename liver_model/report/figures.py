@@ -83,11 +83,10 @@ def probability_chart(probabilities: Mapping[str, Sequence[float]], thresholds: 
 
 
 def explanation_grid(images: Mapping[tuple[str, str], np.ndarray], model_ids: Sequence[str],
-                     method_labels: Mapping[str, str], notes: Mapping[tuple[str, str], str] | None = None,
-                     title: str = "") -> np.ndarray:
+                     method_labels: Mapping[str, str], title: str = "") -> np.ndarray:
     """Models (rows) x methods (columns) of overlay images as one labelled RGB figure.
 
-    Cells without an image (method not available for that model) show the reason from ``notes``.
+    Cells without an image (the method cannot explain that model) say "not available".
     """
     import matplotlib
 
@@ -106,8 +105,7 @@ def explanation_grid(images: Mapping[tuple[str, str], np.ndarray], model_ids: Se
             if image is not None:
                 axis.imshow(image)
             else:
-                axis.text(0.5, 0.5, (notes or {}).get((model_id, method), "not available"),
-                          ha="center", va="center", fontsize=6, wrap=True)
+                axis.text(0.5, 0.5, "not available", ha="center", va="center", fontsize=7)
             if r == 0:
                 axis.set_title(method_labels[method], fontsize=9)
             if c == 0:

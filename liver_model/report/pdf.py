@@ -15,7 +15,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from liver_model.findings import fmt_area, fmt_length
-from liver_model.measurements import SliceMeasurements
+from liver_model.measurements import HUStats, SliceMeasurements
 from liver_model.report.content import SliceReport, VolumeReport
 
 PAGE_WIDTH = 190.0
@@ -164,7 +164,7 @@ def _measurements(pdf: FPDF, measurements: Sequence[SliceMeasurements]) -> None:
     pdf.ln(1)
 
 
-def _hu(stats: object) -> str:
+def _hu(stats: HUStats | None) -> str:
     return "n/a" if stats is None else f"{stats.mean:.0f} ± {stats.std:.0f}"
 
 
