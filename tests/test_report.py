@@ -216,3 +216,25 @@ def test_cli_series_with_a_non_dicom_file_is_refused(ircadb_manifest, tmp_path, 
     stray.write_text("not a slice")
     assert main(["report", frame.iloc[0]["path"], str(stray), "--out", str(tmp_path / "x.pdf")]) == 2
     assert "is not a DICOM file" in capsys.readouterr().err
+
+
+def test_cli_nifti_volume_with_identifying_header_text(ircadb_manifest, tmp_path):
+    """NIfTI headers have free-text fields (descrip, aux_file, db_name) that can hold a name."""
+    import nibabel as nib
+
+    frame = read_manifest(ircadb_manifest)
+    rows = frame[frame["liver_pixels"].astype(int) > 0].head(3)
+    volume = np.stack([load_slice(p).hu for p in rows["path"]], axis=-1).astype(np.int16)
+    image = nib.Nifti1Image(volume, np.diag([0.78, 0.78, 1.6, 1.0]))
+    image.header["descrip"] = b"ZQXNIFTIDESCRIP"
+    image.header["aux_file"] = b"ZQXNIFTIAUX"
+    image.header["db_name"] = b"ZQXNIFTIDB"
+    path = tmp_path / "volume.nii.gz"
+    nib.save(image, path)
+    out, out_json = tmp_path / "vol.pdf", tmp_path / "vol.json"
+    assert main(["report", str(path), "--out", str(out), "--json", str(out_json),
+                 "--models", pick_models()[0], "--methods"]) == 0
+    content = json.loads(out_json.read_text())
+    assert content["n_slices"] == 3 and content["top_slices"][0]["spacing_mm"] == pytest.approx([0.78, 0.78])
+    payload = pdf_payload(out.read_bytes()).decode("latin-1") + out_json.read_text()
+    assert not [m for m in ("ZQXNIFTIDESCRIP", "ZQXNIFTIAUX", "ZQXNIFTIDB") if m in payload]
