@@ -98,6 +98,7 @@ class VolumeReport:
     probabilities: dict[str, list[float]]
     thresholds: dict[str, float]
     top_positions: tuple[int, ...]
+    """0-based positions in the series; the report's text and chart number slices from 1."""
     top_slices: tuple[SliceReport, ...]
     chart: np.ndarray = dataclasses.field(repr=False, default=None)
     disclaimer: str = DISCLAIMER

@@ -60,7 +60,10 @@ def _figure_to_rgb(figure: object) -> np.ndarray:
 
 def probability_chart(probabilities: Mapping[str, Sequence[float]], thresholds: Mapping[str, float],
                       marked: Sequence[int] = ()) -> np.ndarray:
-    """p(tumour) along the slice position per model, thresholds dotted, ``marked`` positions shaded."""
+    """p(tumour) per model along the series, numbered from 1 as in the report's text.
+
+    Thresholds are dotted; ``marked`` (0-based positions) are shaded.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,12 +72,13 @@ def probability_chart(probabilities: Mapping[str, Sequence[float]], thresholds: 
     figure, axis = plt.subplots(figsize=(7.5, 3.2))
     for i, (model_id, values) in enumerate(probabilities.items()):
         colour = f"C{i % 10}"
-        axis.plot(np.arange(len(values)), values, marker=".", color=colour, label=model_id, lw=1.2)
+        axis.plot(np.arange(1, len(values) + 1), values, marker=".", color=colour, label=model_id, lw=1.2)
         if model_id in thresholds:
             axis.axhline(thresholds[model_id], color=colour, ls=":", lw=0.8)
     for position in marked:
-        axis.axvspan(position - 0.4, position + 0.4, color="0.85", zorder=0)
-    axis.set_xlabel("slice position in the series (ordered along z)")
+        axis.axvspan(position + 0.6, position + 1.4, color="0.85", zorder=0)
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.set_xlabel("slice number in the series (1 = first along z; shaded: top slices)")
     axis.set_ylabel("p(tumour)")
     axis.set_ylim(0, 1)
     axis.legend(fontsize=6, ncol=2, loc="upper left")

@@ -207,7 +207,7 @@ def _volume(pdf: FPDF, r: VolumeReport) -> None:
     pdf.set_y(top + height + 2)
     _heading(pdf, "Top slices (highest mean p(tumour) over the models)")
     ids = list(r.probabilities)
-    _table(pdf, ["position", "mean p(tumour)", "models calling tumour"],
+    _table(pdf, ["slice number", "mean p(tumour)", "models calling tumour"],
            [[str(i + 1), f"{np.mean([r.probabilities[k][i] for k in ids]):.3f}",
              f"{sum(r.probabilities[k][i] >= r.thresholds[k] for k in ids)} of {len(ids)}"]
             for i in r.top_positions], (40, 40, 110))
