@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -46,11 +47,12 @@ PHI = {
     "StudyDescription": "ZQXSTUDYDESC",
 }
 FILE_MARKER = "ZQXFILENAME"
+BAD_DATE = "ZQXBADDATE"
 
 
 def markers() -> list[str]:
     """Every marker, plus the dates as a report might format them."""
-    out = [v.split("^")[0] for v in PHI.values()] + [FILE_MARKER]
+    out = [v.split("^")[0] for v in PHI.values()] + [FILE_MARKER, BAD_DATE]
     for value in PHI.values():
         if value.isdigit():
             out += [f"{value[:4]}-{value[4:6]}-{value[6:]}", f"{value[6:]}.{value[4:6]}.{value[:4]}"]
@@ -90,16 +92,25 @@ def phi_dicom(ircadb_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -
     for keyword, value in PHI.items():
         setattr(ds, keyword, value)
     path = tmp_path_factory.mktemp("phi") / f"{FILE_MARKER}_slice.dcm"
-    ds.save_as(path)
+    # A malformed date as real exports have: pydicom warns with the value if anything parses it.
+    previous = pydicom.config.settings.writing_validation_mode
+    pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
+    try:
+        ds.add_new((0x0008, 0x0023), "DA", BAD_DATE)  # ContentDate, replacing the valid marker
+        ds.save_as(path)
+    finally:
+        pydicom.config.settings.writing_validation_mode = previous
     data = path.read_bytes()
-    assert all(v.split("^")[0].encode() in data for v in PHI.values())  # the test can fail
+    assert all(m.encode() in data for m in markers()[:len(PHI)] if m != "19470915")  # it can fail
+    assert BAD_DATE.encode() in data
     return path
 
 
 def test_dicom_report_carries_no_patient_data_and_shows_every_model(phi_dicom, tmp_path, capsys, caplog):
     models = pick_models()
     out, out_json = tmp_path / "report.pdf", tmp_path / "report.json"
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         code = main(["report", str(phi_dicom), "--out", str(out), "--json", str(out_json),
                      "--models", *models, "--methods", "gradcam"])
     assert code == 0
@@ -110,6 +121,7 @@ def test_dicom_report_carries_no_patient_data_and_shows_every_model(phi_dicom, t
         "json": out_json.read_text(encoding="utf-8"),
         "console": console.out + console.err,
         "log": caplog.text,
+        "warnings": " ".join(str(w.message) for w in caught),
         "file names": " ".join(p.name for p in tmp_path.iterdir()),
     }
     leaks = [(where, m) for where, text in searched.items() for m in markers() if m in text]
