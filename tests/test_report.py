@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import DataElement
 import pytest
 from pypdf import PdfReader
 
@@ -93,13 +94,9 @@ def phi_dicom(ircadb_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -
         setattr(ds, keyword, value)
     path = tmp_path_factory.mktemp("phi") / f"{FILE_MARKER}_slice.dcm"
     # A malformed date as real exports have: pydicom warns with the value if anything parses it.
-    previous = pydicom.config.settings.writing_validation_mode
-    pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
-    try:
-        ds.add_new((0x0008, 0x0023), "DA", BAD_DATE)  # ContentDate, replacing the valid marker
-        ds.save_as(path)
-    finally:
-        pydicom.config.settings.writing_validation_mode = previous
+    ds[0x00080023] = DataElement(0x00080023, "DA", BAD_DATE,  # ContentDate, replacing its marker
+                                 validation_mode=pydicom.config.IGNORE)
+    ds.save_as(path)
     data = path.read_bytes()
     assert all(m.encode() in data for m in markers()[:len(PHI)] if m != "19470915")  # it can fail
     assert BAD_DATE.encode() in data
