@@ -247,3 +247,19 @@ def test_cli_nifti_volume_with_identifying_header_text(ircadb_manifest, tmp_path
     assert content["n_slices"] == 3 and content["top_slices"][0]["spacing_mm"] == pytest.approx([0.78, 0.78])
     payload = pdf_payload(out.read_bytes()).decode("latin-1") + out_json.read_text()
     assert not [m for m in ("ZQXNIFTIDESCRIP", "ZQXNIFTIAUX", "ZQXNIFTIDB") if m in payload]
+
+
+def test_expected_performance_prefers_cross_validation_then_test_then_validation():
+    from dataclasses import replace
+
+    from liver_model.report.provenance import expected_performance
+
+    card = next(c for c in list_shipped_models() if c.test_metrics and c.validation_metrics)
+    test = (card.test_metrics["sensitivity"], card.test_metrics["specificity"], "test patients")
+    assert expected_performance(card) == test
+    raw = {"cross_validation": {"at_threshold": {"sensitivity": 0.81, "specificity": 0.52}}}
+    assert expected_performance(card, raw) == (0.81, 0.52, "cross-validation")
+    assert expected_performance(card, {"cross_validation": {"folds": 5}})[2] == "test patients"
+    no_test = replace(card, test_metrics=None)
+    assert expected_performance(no_test)[2] == "validation patients"
+    assert expected_performance(replace(no_test, validation_metrics={})) == (None, None, "not available")

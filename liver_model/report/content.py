@@ -11,6 +11,7 @@ the input is identified by its SHA-256 instead.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from liver_model.report.provenance import (expected_performance, report_date, so
                                            weights_sha256)
 from liver_model.segmentation import SegmentationMaps, slice_maps
 from liver_model.slices import CTSlice
-from liver_model.zoo import DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel
+from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel
 
 DISCLAIMER = ("LiverLens is a research and teaching tool, not a medical device. Its outputs are not "
               "a diagnosis and must not be used for clinical decisions.")
@@ -180,7 +181,9 @@ def _stack_probabilities(models: Sequence[LoadedModel], slices: Sequence[CTSlice
 
 
 def _model_row(model: LoadedModel, probability: float) -> ModelRow:
-    sens, spec, source = expected_performance(model.card)
+    card_file = DEFAULT_MODELS_DIR / model.model_id / CARD_FILE
+    raw = json.loads(card_file.read_text()) if card_file.is_file() else None
+    sens, spec, source = expected_performance(model.card, raw)
     weights = DEFAULT_MODELS_DIR / model.model_id / WEIGHTS_FILE
     return ModelRow(
         model_id=model.model_id, architecture=model.card.architecture,
@@ -293,6 +296,4 @@ def report_dict(report: SliceReport | VolumeReport) -> dict[str, Any]:
 
 def report_json(report: SliceReport | VolumeReport) -> str:
     """:func:`report_dict` as indented JSON text (UTF-8 safe, no NaN)."""
-    import json
-
     return json.dumps(report_dict(report), indent=2, ensure_ascii=False, allow_nan=False)

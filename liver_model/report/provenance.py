@@ -46,14 +46,17 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def expected_performance(card: Any) -> tuple[float | None, float | None, str]:
+def expected_performance(card: Any, raw: dict[str, Any] | None = None
+                         ) -> tuple[float | None, float | None, str]:
     """(sensitivity, specificity, source) of a model at its card's threshold.
 
     Preference: cross-validated estimates when the card has them (newer cards), else the held-out
     test patients, else the validation patients. Validation comes last because the threshold was
     chosen on those patients (sensitivity >= 0.90 by construction), so it flatters the model.
+    ``raw`` is the card's JSON: a ``cross_validation`` block is read from it even while
+    :class:`~liver_model.zoo.ModelCard` (which drops keys it does not know) has no such field.
     """
-    cross = getattr(card, "cross_validation", None)
+    cross = getattr(card, "cross_validation", None) or (raw or {}).get("cross_validation")
     if isinstance(cross, dict):
         for block in (cross, cross.get("at_threshold"), cross.get("mean"), cross.get("metrics")):
             found = _pair(block)
