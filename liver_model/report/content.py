@@ -127,7 +127,9 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
 
     rows = tuple(_model_row(m, float(m.predict_proba(prep(m.input_size).tensor)[0])) for m in models)
     maps = [found for m in models if (found := slice_maps(m, prep(m.input_size))) is not None]
-    measurements = _measure_all(ct, reference, maps)
+    crop_sides = {m.model_id: prep(m.input_size).crop_box[2] - prep(m.input_size).crop_box[0]
+                  for m in models}
+    measurements = _measure_all(ct, reference, maps, crop_sides)
     primary = measurements[0] if measurements else None
     lesion = _primary_mask(reference, maps, primary)
     display, window_text = display_image(ct, window)
@@ -191,9 +193,13 @@ def _model_row(model: LoadedModel, probability: float) -> ModelRow:
         result=ModelResult(model.model_id, probability, float(model.card.threshold), sens, spec, source))
 
 
-def _measure_all(ct: CTSlice, reference: LabelMask | None,
-                 maps: Sequence[SegmentationMaps]) -> list[SliceMeasurements]:
-    """Reference mask first (when given), then each model's map, U-Nets (with a liver) first."""
+def _measure_all(ct: CTSlice, reference: LabelMask | None, maps: Sequence[SegmentationMaps],
+                 crop_sides: Mapping[str, int]) -> list[SliceMeasurements]:
+    """Reference mask first (when given), then each model's map, U-Nets (with a liver) first.
+
+    A model's measurements get a note with its map's cell size on this slice: a map-head model's
+    map has 1/8 of the input side, so one cell spans several mm and bounds the caliper's precision.
+    """
     common = dict(hu=ct.hu, hu_calibrated=ct.hu_calibrated, spacing_mm=ct.spacing_mm, body_rgb=ct.rgb)
     out = []
     if reference is not None:
@@ -204,8 +210,14 @@ def _measure_all(ct: CTSlice, reference: LabelMask | None,
         liver_source = found.model_id
         if liver is None and reference is not None:
             liver, liver_source = reference.liver, REFERENCE
-        out.append(measure_slice(found.tumour_mask(), liver, source=found.model_id,
-                                 liver_source=liver_source if liver is not None else None, **common))
+        measured = measure_slice(found.tumour_mask(), liver, source=found.model_id,
+                                 liver_source=liver_source if liver is not None else None, **common)
+        cell = crop_sides[found.model_id] / found.map_side
+        size = (f"{cell * ct.spacing_mm[1]:.1f} mm" if ct.spacing_mm is not None else f"{cell:.1f} px")
+        note = (f"The tumour map of {found.model_id} has {found.map_side} x {found.map_side} cells "
+                f"over the body crop (one cell spans {size} of this slice), which bounds the "
+                "precision of its outline.")
+        out.append(dataclasses.replace(measured, notes=measured.notes + (note,)))
     return out
 
 
