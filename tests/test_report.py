@@ -7,6 +7,7 @@ by what they can do (one with a tumour map, one label-only), never by id.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -263,3 +264,18 @@ def test_expected_performance_prefers_cross_validation_then_test_then_validation
     no_test = replace(card, test_metrics=None)
     assert expected_performance(no_test)[2] == "validation patients"
     assert expected_performance(replace(no_test, validation_metrics={})) == (None, None, "not available")
+
+
+def test_a_failing_explanation_is_reported_not_raised(ircadb_manifest, loaded_models):
+    from liver_model.errors import ExplanationError
+
+    def failing(model, prepared, method, params):
+        raise ExplanationError("no spatial layer here")
+
+    frame = read_manifest(ircadb_manifest)
+    ct = load_slice(frame.iloc[0]["path"])  # a slice without liver
+    report = build_slice_report(ct, loaded_models, slice_label="single slice", explainer=failing)
+    assert {o.unavailable for o in report.overlays} == {"no spatial layer here"}
+    assert "No LI-RADS category" in report.findings.text
+    text = flat("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(report))).pages))
+    assert "no spatial layer here" in text

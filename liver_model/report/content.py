@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from liver_model.errors import LiverLensError
 from liver_model.explain import METHODS, Explanation, explain
 from liver_model.explain.overlay import draw_mask_outline, overlay_heatmap
 from liver_model.explain.quality import energy_pointing
@@ -133,7 +134,7 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
     primary = measurements[0] if measurements else None
     lesion = _primary_mask(reference, maps, primary)
     display, window_text = display_image(ct, window)
-    overlays = tuple(_overlays(ct, models, prep, display, lesion, methods, params or {}, explainer,
+    overlays = tuple(_overlays(models, prep, display, lesion, methods, params or {}, explainer,
                                opacity, colour_map))
     summary = _explanation_summary(overlays, rows, lesion)
     reason = None if measurements else (
@@ -241,10 +242,11 @@ def _unavailable(method: str, model: LoadedModel) -> str | None:
     return None
 
 
-def _overlays(ct: CTSlice, models: Sequence[LoadedModel], prep: Callable[[int], PreparedSlice],
+def _overlays(models: Sequence[LoadedModel], prep: Callable[[int], PreparedSlice],
               display: np.ndarray, lesion: np.ndarray | None, methods: Sequence[str],
               params: Mapping[str, dict[str, Any]], explainer: Explainer, opacity: float,
               colour_map: str) -> list[Overlay]:
+    """Every model x method map over the display image, with the lesion outline on top."""
     out = []
     for method in methods:
         spec = METHODS[method]
@@ -255,7 +257,12 @@ def _overlays(ct: CTSlice, models: Sequence[LoadedModel], prep: Callable[[int], 
                 out.append(Overlay(model.model_id, method, spec.label, method_params, 0.0, False, None,
                                    unavailable=reason))
                 continue
-            exp = explainer(model, prep(model.input_size), method, method_params)
+            try:
+                exp = explainer(model, prep(model.input_size), method, method_params)
+            except LiverLensError as err:  # one method failing on one model leaves the rest
+                out.append(Overlay(model.model_id, method, spec.label, method_params, 0.0, False, None,
+                                   unavailable=str(err)))
+                continue
             mass = energy_pointing(exp.heatmap, lesion) if lesion is not None and lesion.any() else None
             image = overlay_heatmap(display, exp.heatmap, opacity=opacity, colour_map=colour_map)
             if lesion is not None:
