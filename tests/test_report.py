@@ -279,3 +279,24 @@ def test_a_failing_explanation_is_reported_not_raised(ircadb_manifest, loaded_mo
     assert "No LI-RADS category" in report.findings.text
     text = flat("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(report))).pages))
     assert "no spatial layer here" in text
+
+
+def test_compare_grid_png_has_one_cell_per_model_and_method(lits_manifest, loaded_models):
+    from PIL import Image
+
+    from liver_model.explain import explain
+    from liver_model.explain.overlay import overlay_heatmap
+    from liver_model.preprocessing import prepare
+    from liver_model.report.figures import explanation_grid, png_bytes
+
+    frame = read_manifest(lits_manifest)
+    ct = load_slice(frame.loc[frame["tumour_pixels"].astype(int).idxmax()]["path"])
+    ids = [m.model_id for m in loaded_models]
+    images = {(m.model_id, "gradcam"): overlay_heatmap(
+        ct.rgb, explain(m, prepare(ct, m.input_size), "gradcam").heatmap) for m in loaded_models}
+    one = explanation_grid(images, ids[:1], {"gradcam": "Grad-CAM"})
+    grid = explanation_grid(images, ids, {"gradcam": "Grad-CAM", "lime": "LIME"})  # LIME cells empty
+    assert grid.ndim == 3 and grid.shape[2] == 3
+    assert grid.shape[1] > 1.8 * one.shape[1] and (len(ids) == 1 or grid.shape[0] > 1.5 * one.shape[0])
+    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(grid))))
+    assert np.array_equal(decoded, grid)
