@@ -300,3 +300,16 @@ def test_compare_grid_png_has_one_cell_per_model_and_method(lits_manifest, loade
     assert grid.shape[1] > 1.8 * one.shape[1] and (len(ids) == 1 or grid.shape[0] > 1.5 * one.shape[0])
     decoded = np.asarray(Image.open(io.BytesIO(png_bytes(grid))))
     assert np.array_equal(decoded, grid)
+
+
+@pytest.mark.parametrize("space_left_mm", range(3, 16, 2))
+def test_the_disclaimer_box_is_never_split_by_a_page_break(space_left_mm):
+    from liver_model.report.pdf import _disclaimer, _Document
+
+    pdf = _Document(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    pdf.set_y(pdf.h - 15 - space_left_mm)
+    _disclaimer(pdf, DISCLAIMER)
+    pages = [flat(p.extract_text()) for p in PdfReader(io.BytesIO(bytes(pdf.output()))).pages]
+    assert any(flat(DISCLAIMER) in page for page in pages), pages

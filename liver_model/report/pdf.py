@@ -68,8 +68,12 @@ def _lines(pdf: FPDF, lines: Sequence[str], size: int = 8) -> None:
 
 
 def _disclaimer(pdf: FPDF, text: str) -> None:
+    """The boxed disclaimer, never split by a page break (it must read as one statement)."""
     pdf.ln(2)
     pdf.set_font("helvetica", "B", 8)
+    lines = pdf.multi_cell(0, 5, latin1("Disclaimer: " + text), dry_run=True, output="LINES")
+    if pdf.get_y() + 5 * len(lines) > pdf.page_break_trigger:
+        pdf.add_page()
     pdf.set_fill_color(255, 235, 230)
     pdf.multi_cell(0, 5, latin1("Disclaimer: " + text), border=1, fill=True,
                    new_x="LMARGIN", new_y="NEXT")
