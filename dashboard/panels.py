@@ -20,6 +20,9 @@ from liver_model.explain.base import METHODS
 from liver_model.explain.overlay import draw_segmentation_outline, overlay_heatmap, slice_grey
 
 LOGGER = logging.getLogger(__name__)
+SETTINGS_SUFFIX = "_settings"
+"""``explanation_panel(key=K)`` keeps its :class:`widgets.ExplainSettings` in the session under
+``K + SETTINGS_SUFFIX``, so the case report uses the methods and parameters chosen there."""
 
 #: What a label-only model shows where a segmentation model shows its outline.
 NO_SEGMENTATION = "no segmentation: labels-only model"
@@ -118,6 +121,7 @@ def explanation_panel(ref: SliceRef, display: np.ndarray, cards: Sequence[Any], 
     """
     st.subheader("Why? Explanations")
     settings = widgets.explain_settings(key=key, unavailable=_method_unavailable(cards), n_models=len(cards))
+    st.session_state[key + SETTINGS_SUFFIX] = settings
     outline, over = _outline_toggles(key)
     per_row = 3
     own: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching, navigation, panels, summaries, uploads, widgets
+from dashboard import caching, navigation, panels, report_view, summaries, uploads, widgets
 from liver_model.explain.base import METHODS
 
 navigation.ensure_app_navigation()
@@ -52,6 +52,7 @@ if not methods:
 params = {m: METHODS[m].params_for(preset if preset in METHODS[m].presets else None, {}) for m in methods}
 results = panels.explanation_grid(ref, cards, methods, params, target, as_overlay=as_overlay, key="compare_grid",
                                    outline=outline)
+report_view.grid_png_button(ref, results, [c.model_id for c in cards], methods, key="compare_grid_png")
 
 st.subheader("Agreement between methods (per model)")
 st.caption("Spearman rank correlation of the heatmaps within the body crop the models saw, averaged over "

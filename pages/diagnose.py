@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import caching, charts, examples, navigation, panels, uploads, widgets
+from dashboard import caching, charts, examples, navigation, panels, report_view, uploads, widgets
 
 navigation.ensure_app_navigation()
 
@@ -35,3 +35,5 @@ with right:
     panels.prediction_cards(probabilities, cards)
 
 panels.explanation_panel(ref, display, cards, key="diagnose_explain")
+report_view.slice_report_panel(bundle, ref, cards, key="diagnose_report", window_key="diagnose_window",
+                               explain_key="diagnose_explain")

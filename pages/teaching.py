@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import caching, charts, datasets, metrics_view, navigation, panels, state, teaching
+from dashboard import caching, charts, datasets, metrics_view, navigation, panels, report_view, state, teaching
 from liver_model.errors import LiverLensError
 from liver_model.explain.base import METHODS
 
@@ -78,3 +78,4 @@ with st.spinner("Explaining..."):
     exp = panels.get_explanation(card, ref, method, METHODS[method].params_for(None, {}), "tumour")
 if exp is not None:
     teaching.explanation_study(ref, exp, mask, card, method, show_mask=show_mask)
+report_view.teaching_measurements(ref, mask, card)

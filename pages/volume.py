@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching, charts, examples, navigation, state, uploads
+from dashboard import caching, charts, examples, navigation, report_view, state, uploads
 
 navigation.ensure_app_navigation()
 
@@ -49,3 +49,4 @@ st.dataframe(pd.DataFrame({"slices called tumour": calls, "max p(tumour)": proba
                            "slice of max": probabilities.idxmax()}), width="stretch")
 st.download_button("Download p(tumour) per slice (CSV)", probabilities.to_csv().encode(),
                    file_name="liverlens_volume_probabilities.csv", mime="text/csv")
+report_view.volume_report_panel(bundle, probabilities, cards, key="volume_report")
