@@ -42,8 +42,9 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
     """Train on all of ``data``, calibrate from ``report``, write ``out_dir`` (weights + card)."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    images, liver, tumour = add_synthetic_examples(data.images, data.liver, data.tumour,
-                                                   data.labels, config, seed=config.seed, log=log)
+    images, liver, tumour = add_synthetic_examples(
+        data.images, data.liver, data.tumour, data.labels, data.frame["patient_id"].to_numpy(),
+        config, seed=config.seed, log=log)
     model = fit_segmentation(spec, images, liver, tumour, config,
                              checkpoint_dir=out_dir.parent / f".{out_dir.name}_checkpoint",
                              label="all patients", write=log)
