@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import home, state, tf_runtime
+from dashboard.auth import gate
 
 tf_runtime.keep_tensorflow_warm()
 st.set_page_config(page_title="LiverLens", page_icon=":material/radiology:", layout="wide")
@@ -24,4 +25,5 @@ navigation = st.navigation(
     ]
 )
 st.sidebar.caption("Research and teaching tool. **Not a medical device**; not for clinical decisions.")
+gate.require_login()  # optional login (README "Serving"): nothing of a page runs before it
 navigation.run()

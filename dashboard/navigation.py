@@ -16,15 +16,20 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from dashboard import state, tf_runtime
+from dashboard.auth import gate
 
 
 def ensure_app_navigation() -> None:
     """Rerun through ``streamlit_app.py`` if this page was started by the legacy pages mode.
 
     Also installs :func:`dashboard.tf_runtime.keep_tensorflow_warm`, since in that legacy first run
-    the entry script (which normally installs it) has not run.
+    the entry script (which normally installs it) has not run, and for the same reason asks for the
+    optional login (:func:`dashboard.auth.gate.require_login`) when the page runs in legacy mode:
+    only there, so that a run through the entry script asks once.
     """
     tf_runtime.keep_tensorflow_warm()
-    if PagesManager.uses_pages_directory and not st.session_state.get(state.ENTRY_RAN):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if PagesManager.uses_pages_directory:
+        if not st.session_state.get(state.ENTRY_RAN):
+            PagesManager.uses_pages_directory = False
+            st.rerun()
+        gate.require_login()  # the entry script, which normally asks, did not run
