@@ -113,7 +113,8 @@ def read_files(files: Sequence[tuple[str, bytes]],
             errors.append(_named(name, err))
             continue
         except Exception as err:  # noqa: BLE001 - a reader bug must not take the app down
-            LOGGER.exception("unexpected failure reading %s", name)
+            # Named by hash: a file name is often a patient's name or ID, and logs outlive sessions.
+            LOGGER.exception("unexpected failure reading an upload (sha256 %s...)", digest[:12])
             errors.append(f"**{name}** could not be read ({type(err).__name__}: {err}). "
                           "Please upload a PNG/JPEG slice, a DICOM file or a NIfTI volume.")
             continue
