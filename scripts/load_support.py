@@ -46,8 +46,8 @@ def parse_sessions(text: str) -> list[int]:
 
 
 def choose_slices(manifest: Path, count: int, offset: int = 0) -> list[Path]:
-    """``count`` distinct real slices, deterministic, tumour and normal alternating, spread over
-    patients (round-robin over patients in id order).
+    """``count`` distinct real slices that show liver (what a user uploads), deterministic, tumour
+    and normal alternating, spread over patients (round-robin over patients in id order).
 
     Every session of every round gets its own file so no prediction or explanation comes from the
     app's caches (they are keyed by the file's hash; files with identical bytes are skipped).
@@ -58,6 +58,8 @@ def choose_slices(manifest: Path, count: int, offset: int = 0) -> list[Path]:
         rows = sorted(csv.DictReader(handle), key=lambda r: (r["patient_id"], int(r["slice_index"] or 0)))
     queues: dict[tuple[str, str], list[Path]] = {}
     for row in rows:
+        if row["has_liver"].strip() not in ("1", "True", "true"):
+            continue
         label = "tumour" if row["label"].strip().lower() == "tumour" else "normal"
         queues.setdefault((label, row["patient_id"]), []).append(root / row["path"])
     order: list[Path] = []

@@ -66,6 +66,7 @@ class SessionResult:
     to_lime_s: float | None = None
     lime_only_s: float | None = None
     """From switching LIME on to its maps (the LIME work alone)."""
+    predictions_shown: int = 0
     gradcam_maps: int = 0
     lime_maps: int = 0
     errors: list[str] = field(default_factory=list)
@@ -127,6 +128,7 @@ async def measure(page: Any, slice_path: Path, n_models: int, lime: bool, timeou
         phase = "predictions"
         await _wait_value(page, COUNT_JS, "p(tumour) =", lambda v: v >= n_models, left())
         result.to_predictions_s = time.monotonic() - start
+        result.predictions_shown = await page.evaluate(COUNT_JS, "p(tumour) =")
         phase = "Grad-CAM"
         await _switch_on(page, "Grad-CAM", left())
         result.gradcam_maps = await _wait_value(page, MAPS_JS, None, lambda v: v > 0, left())
