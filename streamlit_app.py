@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import home, state, tf_runtime
+from dashboard import home, state, tf_runtime, warmup
 from dashboard.auth import gate
 
 tf_runtime.keep_tensorflow_warm()
+warmup.start()  # once per process: load and trace the models before the first upload
 st.set_page_config(page_title="LiverLens", page_icon=":material/radiology:", layout="wide")
 state.init_state()
 

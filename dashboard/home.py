@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching, summaries
+from dashboard import caching, summaries, warmup_view
 from liver_model.registry import get_architecture
 
 DISCLAIMER = (
@@ -62,6 +62,7 @@ def render() -> None:
         "the Performance page shows how well each model did on patients it never saw."
     )
     st.error(DISCLAIMER, icon="⚠️")
+    warmup_view.render()
     st.info("No CT at hand? **Diagnose** and **Volume** have a **Try the example** button: a real "
             "20-slice abdominal CT (JPEG 2000 DICOM) shipped with LiverLens, from the TotalSegmentator "
             "project (Wasserthal et al. 2023, Apache-2.0 / CC BY 4.0).")
@@ -72,7 +73,7 @@ def render() -> None:
                 "`python -m liver_model train --arch mobilenet_v3_small --manifest <dataset>/manifest.csv`.")
     else:
         st.dataframe(model_table(cards), hide_index=True, width="stretch")
-        st.caption("Weights load once per server process, on first use. Segmentation models draw "
+        st.caption("Weights load and trace once per server process, when the server starts. Segmentation models draw "
                    "their own liver and tumour outline and take p(tumour) from it; their threshold "
                    "and CV ROC AUC come from patient-level cross-validation (every patient held out "
                    "once). The **shortcut baselines** saw the same slices with labels only, no masks: "
