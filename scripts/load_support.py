@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,12 +227,10 @@ def http_status(url: str) -> int | None:
 
 
 def server_command(launcher: str, port: int) -> list[str]:
-    """How to start the app: ``serve.py`` (warm start, /ready route) when asked for and present,
-    else plain ``streamlit run`` as users start it."""
-    python = str(REPO / ".venv" / "bin" / "python")
-    if launcher == "serve" and (REPO / "serve.py").is_file():
-        return [python, "serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"]
-    return [str(REPO / ".venv" / "bin" / "streamlit"), "run", "streamlit_app.py", "--server.headless", "true",
+    """How to start the app: ``streamlit run serve.py`` (warm start, /ready route) when asked for and
+    present, else ``streamlit run streamlit_app.py`` as users start it; same flags for both."""
+    entry = "serve.py" if launcher == "serve" and (REPO / "serve.py").is_file() else "streamlit_app.py"
+    return [str(REPO / ".venv" / "bin" / "streamlit"), "run", entry, "--server.headless", "true",
             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
             "--browser.gatherUsageStats", "false"]
 
@@ -246,9 +245,12 @@ def start_server(command: list[str], log: Path, pin_core: int | None) -> subproc
 
 def wait_ready(url: str, ready_path: str, server: subprocess.Popen[bytes] | None, timeout_s: float,
                log: Path | None = None) -> float:
-    """Seconds until ``GET url+ready_path`` answers 200; raises if the server dies or times out."""
+    """Seconds until ``GET url+ready_path`` answers 200; raises if the server dies, times out or
+    reports a failed warm-up (a 5xx other than 503, which means "still warming")."""
     start = time.monotonic()
-    while http_status(url + ready_path) != 200:
+    while (status := http_status(url + ready_path)) != 200:
+        if status is not None and status >= 500 and status != 503:
+            raise RuntimeError(f"{url}{ready_path} answered {status}: the warm-up failed")
         if server is not None and server.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:] if log else ""
             raise RuntimeError(f"server exited with {server.returncode} before it was ready:\n{tail}")

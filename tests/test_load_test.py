@@ -124,3 +124,54 @@ def test_one_real_session_against_its_own_server(tmp_path: Path, datasets_dir: P
     assert session["to_lime_s"] is None and session["errors"] == []
     assert 300 < round_["peak_rss_mib"] < 8000  # TensorFlow and four models are resident
     assert round_["server_cpu_s"] > 0.1 and round_["browser_cpu_s"] > 0.1
+
+
+def test_wait_ready_waits_through_503_and_stops_on_a_failed_warm_up() -> None:
+    """A real HTTP server answering like serve.py's /ready: 503 while warming, then 200 (or 500)."""
+    import http.server
+    import threading
+
+    answers: list[int] = []
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(answers.pop(0) if len(answers) > 1 else answers[0])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        answers[:] = [503, 503, 503, 200]
+        assert 0.5 <= support.wait_ready(url, "/ready", None, timeout_s=10) < 5
+        answers[:] = [503, 500]
+        with pytest.raises(RuntimeError, match="500"):
+            support.wait_ready(url, "/ready", None, timeout_s=10)
+        answers[:] = [503]
+        with pytest.raises(RuntimeError, match="not 200"):
+            support.wait_ready(url, "/ready", None, timeout_s=1)
+        httpd.shutdown()
+    assert support.http_status(url + "/ready") is None  # nothing listens any more
+
+
+def test_errors_shown_by_the_app_are_read_from_the_page() -> None:
+    """The selectors for st.exception and st.error, on a page with Streamlit's own test ids."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    async def shown() -> list[str]:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=load_test.CHROMIUM, args=load_test.CHROMIUM_ARGS)
+            page = await browser.new_page()
+            await page.set_content('<div data-testid="stAlertContentError">LIME failed on vit</div>'
+                                   '<div data-testid="stAlertContentWarning">only a warning</div>'
+                                   '<div data-testid="stException">ValueError: boom</div>')
+            try:
+                return await load_test._shown_errors(page)
+            finally:
+                await browser.close()
+
+    assert asyncio.run(shown()) == ["LIME failed on vit", "ValueError: boom"]
