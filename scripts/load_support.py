@@ -278,7 +278,8 @@ def machine_info() -> dict[str, object]:
 def table(rounds: list[dict[str, object]]) -> str:
     """The printed summary: one line per round."""
     head = (f"{'N':>3} {'pred p50':>9} {'p95':>6} {'CAM p50':>8} {'p95':>6} {'LIME p50':>9} {'p95':>6} "
-            f"{'errors':>6} {'peak RSS MiB':>12} {'server CPU s':>12} {'browser CPU s':>13} {'other CPU s':>11}")
+            f"{'errors':>6} {'peak RSS MiB':>12} {'window s':>8} {'server CPU s':>12} {'browser CPU s':>13} "
+            f"{'other CPU s':>11}")
     lines = [head, "-" * len(head)]
 
     def cell(values: list[float], q: float, width: int) -> str:
@@ -292,6 +293,6 @@ def table(rounds: list[dict[str, object]]) -> str:
             f"{r['n']:>3} {cell(times['to_predictions_s'], 50, 9)} {cell(times['to_predictions_s'], 95, 6)} "
             f"{cell(times['to_gradcam_s'], 50, 8)} {cell(times['to_gradcam_s'], 95, 6)} "
             f"{cell(times['to_lime_s'], 50, 9)} {cell(times['to_lime_s'], 95, 6)} {r['errors']:>6} "
-            f"{r['peak_rss_mib']:>12.0f} {r['server_cpu_s']:>12.1f} {r['browser_cpu_s']:>13.1f} "
+            f"{r['peak_rss_mib']:>12.0f} {r['wall_s']:>8.1f} {r['server_cpu_s']:>12.1f} {r['browser_cpu_s']:>13.1f} "
             f"{r['other_cpu_s']:>11.1f}")
     return "\n".join(lines)

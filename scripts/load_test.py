@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -151,8 +152,13 @@ async def measure(page: Any, slice_path: Path, n_models: int, lime: bool, timeou
     return result
 
 
-async def run_round(url: str, slices: list[Path], n_models: int, lime: bool, timeout_s: float) -> list[SessionResult]:
-    """Open len(slices) browsers, let them upload at the same moment, measure each, close them."""
+async def run_round(url: str, slices: list[Path], n_models: int, lime: bool, timeout_s: float,
+                    mark: Callable[[str], None] = lambda _: None) -> list[SessionResult]:
+    """Open len(slices) browsers, let them upload at the same moment, measure each, close them.
+
+    ``mark("upload")`` and ``mark("done")`` bracket the measured window (the browsers' start-up and
+    page load are outside it), so CPU can be read for the window the latencies come from.
+    """
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -163,21 +169,40 @@ async def run_round(url: str, slices: list[Path], n_models: int, lime: bool, tim
                 if isinstance(item, BaseException):
                     return SessionResult(slice=path.name, errors=[f"open: {type(item).__name__}: {item}"])
                 return await measure(item[1], path, n_models, lime, timeout_s)
-            return list(await asyncio.gather(*(one(item, path) for item, path in zip(opened, slices))))
+            mark("upload")
+            results = list(await asyncio.gather(*(one(item, path) for item, path in zip(opened, slices))))
+            mark("done")
+            return results
         finally:
             await asyncio.gather(*(item[0].close() for item in opened if not isinstance(item, BaseException)),
                                  return_exceptions=True)
 
 
-def summarise(n: int, sessions: list[SessionResult], sampler: support.Sampler, cpu0: tuple[float, float],
-              busy0: float, wall_s: float) -> dict[str, Any]:
-    """One round for the table and the JSON."""
-    server_cpu, client_cpu = (b - a for a, b in zip(cpu0, sampler.cpu()))
-    busy = support.machine_busy_seconds() - busy0
-    return {"n": n, "wall_s": round(wall_s, 2), "sessions": [asdict(s) for s in sessions],
-            "errors": sum(bool(s.errors) for s in sessions), "peak_rss_mib": sampler.peak_rss / 2**20,
-            "server_cpu_s": server_cpu, "browser_cpu_s": client_cpu,
-            "other_cpu_s": max(0.0, busy - server_cpu - client_cpu), "server_cpu_per_upload_s": server_cpu / n}
+class CpuMarks:
+    """CPU snapshots (server, browsers, whole machine) at named moments of a round."""
+
+    def __init__(self, sampler: support.Sampler) -> None:
+        self.sampler = sampler
+        self.at: dict[str, tuple[float, float, float, float]] = {}
+
+    def __call__(self, name: str) -> None:
+        self.sampler.sample()
+        self.at[name] = (*self.sampler.cpu(), support.machine_busy_seconds(), time.monotonic())
+
+    def between(self, first: str, last: str) -> dict[str, float]:
+        """Server, browser and other CPU seconds, and wall seconds, from ``first`` to ``last``."""
+        server, client, busy, wall = (b - a for a, b in zip(self.at[first], self.at[last]))
+        return {"server_cpu_s": server, "browser_cpu_s": client,
+                "other_cpu_s": max(0.0, busy - server - client), "wall_s": wall}
+
+
+def summarise(n: int, sessions: list[SessionResult], sampler: support.Sampler, marks: CpuMarks) -> dict[str, Any]:
+    """One round for the table and the JSON: CPU of the upload window at the top level (what the
+    latencies compete for), of the whole round (browser start-up and page load too) below."""
+    window = marks.between("upload", "done") if {"upload", "done"} <= marks.at.keys() else marks.between("start", "end")
+    return {"n": n, "sessions": [asdict(s) for s in sessions], "errors": sum(bool(s.errors) for s in sessions),
+            "peak_rss_mib": sampler.peak_rss / 2**20, **window,
+            "server_cpu_per_upload_s": window["server_cpu_s"] / n, "whole_round": marks.between("start", "end")}
 
 
 def pin_process(pid: int, cores: set[int]) -> None:
@@ -264,14 +289,16 @@ def main(argv: list[str] | None = None) -> int:
             used = int(warmup)
             for n in counts:
                 sampler.reset_peak()
-                cpu0, busy0, start = sampler.cpu(), support.machine_busy_seconds(), time.monotonic()
+                marks = CpuMarks(sampler)
+                marks("start")
                 sessions = asyncio.run(run_round(url, slices[used:used + n], len(models), not args.no_lime,
-                                                 args.timeout))
+                                                 args.timeout, marks))
+                marks("end")
                 used += n
-                sampler.sample()
-                summary = summarise(n, sessions, sampler, cpu0, busy0, time.monotonic() - start)
+                summary = summarise(n, sessions, sampler, marks)
                 report["rounds"].append(summary)
-                print(f"N={n}: done in {summary['wall_s']:.0f} s, {summary['errors']} session(s) with errors", flush=True)
+                print(f"N={n}: done in {summary['whole_round']['wall_s']:.0f} s, "
+                      f"{summary['errors']} session(s) with errors", flush=True)
                 for s in sessions:
                     for error in s.errors:
                         print(f"  {s.slice}: {error}", flush=True)
@@ -282,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
-    print(f"\n{len(models)} models; times in s from upload; "
+    print(f"\n{len(models)} models; times in s from upload; CPU s from the common upload moment to the "
+          "last session's end; "
           f"{'pinned (server core 0, browsers core 1)' if args.pin else 'not pinned'}; "
           f"{report['machine']['cores']} cores, {report['machine']['cpu_model']}")
     print(support.table(report["rounds"]))
