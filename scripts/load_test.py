@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.url and args.pid is None:
         parser.error("--url needs --pid (the server process to sample)")
+    if args.url and urllib.parse.urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("--url must be a loopback address: the server's RSS and CPU are read from this machine's /proc")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
     if not Path(CHROMIUM).is_file():
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {1})  # Playwright's driver and the browsers inherit it
     report: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]), "machine": support.machine_info(), "url": url,
+        "command": shlex.join([sys.executable, *(sys.argv if argv is None else [__file__, *argv])]), "machine": support.machine_info(), "url": url,
         "launcher": "url" if args.url else ("serve" if uses_ready else "streamlit"), "models": models,
         "lime": not args.no_lime, "pinned": args.pin, "rounds": []}
     try:

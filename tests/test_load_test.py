@@ -65,6 +65,8 @@ def test_session_counts_parse_and_url_needs_pid() -> None:
     assert support.parse_sessions("32") == [32]
     with pytest.raises(SystemExit):
         load_test.main(["--sessions", "1", "--url", "http://127.0.0.1:9"])
+    with pytest.raises(SystemExit):  # not loopback: its RSS could not be read here
+        load_test.main(["--sessions", "1", "--url", "http://10.0.0.7:8501", "--pid", str(os.getpid())])
 
 
 def test_sampler_sees_rss_and_cpu_of_a_real_process_tree() -> None:
@@ -115,6 +117,7 @@ def test_one_real_session_against_its_own_server(tmp_path: Path, datasets_dir: P
     models = load_test.shipped_model_ids()
     assert report["models"] == models and report["machine"]["cores"] == os.cpu_count()
     assert report["launcher"] == "streamlit" and report["warmup"]["errors"] == []
+    assert "--sessions 1 --no-lime" in report["command"]
     (round_,) = report["rounds"]
     (session,) = round_["sessions"]
     assert session["slice"] != report["warmup"]["slice"]
