@@ -54,6 +54,8 @@ MAPS_JS = """() => {
   const root = document.querySelector('[data-testid="stMain"]') || document.body;
   const m = root.textContent.match(/(\\d+) explanation maps shown/);
   return m ? Number(m[1]) : -1; }"""
+IDLE_JS = ("() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+           " === 'notRunning'")
 POLL_MS = 100
 OPEN_TIMEOUT_S = 120.0
 
@@ -113,6 +115,8 @@ async def open_session(pw: Any, url: str) -> tuple[Any, Any]:
     page = await browser.new_page(viewport={"width": 1500, "height": 1100})
     await page.goto(f"{url}/diagnose", wait_until="domcontentloaded", timeout=OPEN_TIMEOUT_S * 1000)
     await page.locator('input[type="file"]').wait_for(state="attached", timeout=OPEN_TIMEOUT_S * 1000)
+    # Every session starts from a finished first run, so all uploads meet the same server state.
+    await page.wait_for_function(IDLE_JS, timeout=OPEN_TIMEOUT_S * 1000, polling=POLL_MS)
     return browser, page
 
 
