@@ -10,9 +10,14 @@
   parameters. The slice itself is passed as an underscore argument, which Streamlit does not
   hash, because ``cache_data`` hashes arrays over 500,000 elements by sampling and two slices of
   one volume could then share an entry.
+* Every cache is bounded (``max_entries``, parsed uploads also ``ttl``), so a server's memory
+  levels off however many slices are uploaded. Explanations are cached compact (the small
+  model-resolution map; the full-slice map is rebuilt on read), and ``server.maxCacheDataSize``
+  in ``.streamlit/config.toml`` caps all ``cache_data`` entries together in bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,8 +35,14 @@ PROGRESS_MIN_COST = 5.0
 #: Smallest progress change sent to the browser.
 PROGRESS_STEP = 0.05
 
+#: Models kept loaded: more than are shipped, so none is ever evicted and rebuilt in a script
+#: thread (see :func:`get_model`); the bound is there so that no cache is unbounded.
+MAX_MODELS = 16
+#: Compact explanations kept (each about 64 KB at 128 px): 128 uploads x 4 models of Grad-CAM.
+EXPLANATION_ENTRIES = 512
 
-@st.cache_resource(show_spinner=False)
+
+@st.cache_resource(max_entries=1, show_spinner=False)
 def shipped_cards() -> tuple[Any, ...]:
     """Cards of the models in ``assets/models`` (read once; the folder changes only on deploy)."""
     from liver_model.zoo import list_shipped_models
@@ -39,7 +50,7 @@ def shipped_cards() -> tuple[Any, ...]:
     return tuple(list_shipped_models())
 
 
-@st.cache_resource(show_spinner="Loading model weights (once per server process)...")
+@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model weights (once per server process)...")
 def get_model(model_id: str) -> Any:
     """The :class:`liver_model.zoo.LoadedModel` of ``model_id``, shared by every session.
 
@@ -65,12 +76,13 @@ def parsed_slices(file_sha: str, file_name: str, _data: bytes) -> tuple[CTSlice,
     return tuple(load_slices(_data, file_name))
 
 
-@st.cache_resource(max_entries=256, show_spinner=False)
+@st.cache_resource(max_entries=128, show_spinner=False)
 def prepared_slice(file_sha: str, index_in_file: int, size: int, _ct: CTSlice) -> Any:
     """The slice as models of input ``size`` see it (:func:`liver_model.preprocessing.prepare`).
 
     Shared by every model's prediction and explanation of one uploaded slice, so the body crop
-    and resize run once per slice and input size instead of once per model and method.
+    and resize run once per slice and input size instead of once per model and method. 128
+    entries: the last 40-60 slices at the shipped models' two or three input sizes.
     """
     from liver_model.preprocessing import prepare
 
@@ -114,10 +126,28 @@ def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
 def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
                 params: tuple[tuple[str, Any], ...], target: str, _ct: CTSlice) -> Any:
     """The :class:`liver_model.explain.Explanation` of one (model, slice, method, parameters).
+
+    The cache keeps the compact entry of :func:`_explanation_entry`; the full-slice heatmap is
+    rebuilt here on every read (a resize of a 128 px map, about a millisecond).
+    """
+    from liver_model.explain.engine import slice_heatmap
+
+    entry = _explanation_entry(model_id, file_sha, index_in_file, method, params, target, _ct)
+    prepared = prepared_slice(file_sha, index_in_file, get_model(model_id).input_size, _ct)
+    return dataclasses.replace(entry, heatmap=slice_heatmap(prepared, entry.model_input_heatmap))
+
+
+@st.cache_data(max_entries=EXPLANATION_ENTRIES, show_spinner=False)
+def _explanation_entry(model_id: str, file_sha: str, index_in_file: int, method: str,
+                       params: tuple[tuple[str, Any], ...], target: str, _ct: CTSlice) -> Any:
+    """The explanation without its full-slice heatmap (an empty array in its place).
+
+    Why compact: ``cache_data`` pickles every entry, and a full-slice float map is 1 MB for a
+    512 x 512 slice, 16 times the model-resolution map it is resized from; 512 full entries were
+    half a gigabyte of server memory.
 
     Slow methods draw a progress bar *inside* the cached function: Streamlit records it and
     replays it (ending empty) on a cache hit, whereas a bar created outside would be an element
@@ -129,7 +159,7 @@ def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
     prepared = prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
     spec = METHODS[method]
     if spec.relative_cost < PROGRESS_MIN_COST:
-        return explain(loaded, prepared, method, target=target, **dict(params))
+        return _compact(explain(loaded, prepared, method, target=target, **dict(params)))
     bar = st.progress(0.0, text=f"{spec.label} on {model_id}...")
     shown = [0.0]
 
@@ -141,6 +171,11 @@ def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
             bar.progress(done, text=f"{spec.label} on {model_id}: {done:.0%}")
 
     try:
-        return explain(loaded, prepared, method, target=target, progress=report, **dict(params))
+        return _compact(explain(loaded, prepared, method, target=target, progress=report, **dict(params)))
     finally:
         bar.empty()
+
+
+def _compact(exp: Any) -> Any:
+    """``exp`` without its full-slice heatmap, which :func:`explanation` rebuilds on read."""
+    return dataclasses.replace(exp, heatmap=np.zeros((0, 0), np.float32))

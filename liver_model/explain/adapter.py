@@ -19,9 +19,16 @@ Why this module exists:
   Adapters are cached per model object in a small LRU cache. The cache holds the model
   (its compiled functions close over it), so the bound keeps throw-away models, such as the
   randomised copies of the sanity check, from piling up.
+* **Threads.** A server runs many sessions' scripts at once on the same cached models. The cache
+  is read, built and evicted under one lock, so two threads asking for the adapter of a model
+  get the same adapter, built once (two builds would each trace their own functions, and a
+  second build in another thread collides with Keras' per-thread layer names). Calling the
+  traced functions needs no lock: ``tf.function`` traces under its own lock and its graphs are
+  safe to run concurrently.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +45,7 @@ SIGN = {"tumour": 1.0, "normal": -1.0}
 CACHE_SIZE = 16
 """More than the shipped models plus a few randomised copies."""
 _CACHE: "OrderedDict[tuple[int, str | None], ModelAdapter]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -83,14 +91,15 @@ def adapter_for(model: keras.Model, cam_layer: str | None = None) -> ModelAdapte
     cannot be reused by another object while the entry exists.
     """
     key = (id(model), cam_layer)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    adapter = _build(model, cam_layer)
-    _CACHE[key] = adapter
-    while len(_CACHE) > CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return adapter
+    with _CACHE_LOCK:  # held while building: see "Threads" in the module docstring
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        adapter = _build(model, cam_layer)
+        _CACHE[key] = adapter
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return adapter
 
 
 def last_spatial_layer(model: keras.Model) -> str | None:

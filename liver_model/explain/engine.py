@@ -60,6 +60,15 @@ def as_prepared(ct: SliceInput, size: int) -> PreparedSlice:
     return prepare(ct, size)
 
 
+def slice_heatmap(prepared: PreparedSlice, model_map: np.ndarray) -> np.ndarray:
+    """A model-resolution map in [0, 1] on the full slice: float32 (H, W), 0 outside the crop.
+
+    Public so a cache can keep only the small ``model_input_heatmap`` (64 KB at 128 px instead of
+    1 MB for a 512 x 512 slice) and rebuild the full map with this on every read.
+    """
+    return np.clip(prepared.to_slice(model_map), 0.0, 1.0).astype(np.float32)
+
+
 def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tumour",
             progress: Progress | None = None, preset: str | None = None,
             **params: Any) -> Explanation:
@@ -95,7 +104,7 @@ def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tum
         raise ExplanationError(f"{spec.label} produced an invalid map {raw.shape} for this model.")
     model_map = normalise_map(raw, signed=spec.signed)
     return Explanation(
-        heatmap=np.clip(prepared.to_slice(model_map), 0.0, 1.0).astype(np.float32),
+        heatmap=slice_heatmap(prepared, model_map),
         model_input_heatmap=model_map,
         target_class=target,
         probability=p_tumour if target == "tumour" else 1.0 - p_tumour,
