@@ -8,6 +8,7 @@ lifespan starts the warm-up (:mod:`dashboard.warmup`) when the server starts, an
 * 503 while warming: ``{"state": "warming", "models_done": 2, "models_total": 4, "step": ...}``
 * 200 when every model is loaded and traced (``"state": "ready"``)
 * 500 when the warm-up failed for some model (``"state": "failed"``, ``"errors"``)
+* 200 with ``"state": "off"`` when ``LIVERLENS_WARMUP=0`` switched the warm-up off
 
 The pages are the same ``streamlit_app.py``. Command-line options work as with ``streamlit run``
 (``streamlit run serve.py --server.port 8080``); ``python serve.py`` reads ``.streamlit/config.toml``
@@ -26,9 +27,6 @@ from starlette.routing import Route
 
 from dashboard import warmup
 
-STATUS = {"ready": 200, "failed": 500}
-"""HTTP status of ``/ready`` per warm-up state; anything else (warming, off) is 503."""
-
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -40,7 +38,7 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
 async def ready(_request: Request) -> JSONResponse:
     """The warm-up's progress as JSON, with a status a health check can act on."""
     snapshot = warmup.progress()
-    return JSONResponse(snapshot.as_dict(), status_code=STATUS.get(snapshot.state, 503))
+    return JSONResponse(snapshot.as_dict(), status_code=snapshot.http_status)
 
 
 app = st.App("streamlit_app.py", lifespan=lifespan, routes=[Route("/ready", ready, methods=["GET"])])

@@ -33,9 +33,10 @@ LOGGER = logging.getLogger(__name__)
 ENV_SWITCH = "LIVERLENS_WARMUP"
 """Set to ``0`` to keep :func:`start` from starting anything (state stays ``off``)."""
 MALLOC_ARENAS = 2
-"""glibc malloc arenas: by default up to 8 per core, one per thread that ever contended. Freed
-tensors stay in the arena of the (ever-changing) Streamlit script thread that allocated them, so
-RSS creeps up with every upload; two arenas keep it flat at no measurable speed cost."""
+"""glibc malloc arenas. glibc allows up to 8 per core and hands a new one to a thread that meets
+contention; Streamlit runs every script run in a new thread, and memory freed into one arena is
+not reused by threads on another, so the server's RSS creeps up with uploads. Two bound that
+(the same as ``MALLOC_ARENA_MAX=2``, set here because ``streamlit run`` cannot set it)."""
 _M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
 THREAD_NAME = "liverlens-warmup"
 
@@ -82,6 +83,11 @@ class Progress:
         if self.started is None:
             return None
         return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def http_status(self) -> int:
+        """``/ready``'s answer: 200 ready (or warm-up switched off), 500 failed, 503 not yet."""
+        return {"ready": 200, "off": 200, "failed": 500}.get(self.state, 503)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the ``/ready`` route."""
