@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain-eval": ("liver_model.commands.explain_eval", "Measure explanation quality."),
     "benchmark": ("liver_model.commands.benchmark", "Print model size, latency, throughput."),
     "cv": ("liver_model.commands.cv", "Patient-level cross-validation of a segmentation recipe."),
+    "cv-compare": ("liver_model.commands.cv_compare", "Paired comparison of two cv reports (same folds)."),
     "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
 }
 

@@ -57,3 +57,7 @@ class AmbiguousSeries(InputError):
 
 class SynthesisError(LiverLensError):
     """Arrays given to tumour synthesis do not fit together (shapes, dtypes, no donor lesion)."""
+
+
+class ReportMismatch(LiverLensError):
+    """Two cross-validation reports cannot be compared slice by slice (other slices or folds)."""
