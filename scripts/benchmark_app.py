@@ -1,13 +1,16 @@
 """Time the Diagnose page on a warm app: upload -> predictions, and upload -> Grad-CAM, of all models.
 
-Usage: ``python scripts/benchmark_app.py [--data DIR] [--repeats N] [--browser]``.
+Usage: ``python scripts/benchmark_app.py [--data DIR] [--repeats N] [--browser | --sessions N]``.
 
 By default the app runs headless in this process through ``streamlit.testing.v1.AppTest`` (the
 full page script: upload parsing, preparation, every model's prediction, explanations, figure
 building and serialisation; no browser). ``--browser`` instead starts ``streamlit run`` and drives
 Debian's Chromium with Playwright, timing from handing the file to the upload widget until the
 page has finished running (upload over HTTP, the run, the websocket transfer and rendering
-included). A first upload warms the process (weights loaded, compiled functions traced). Each
+included). ``--sessions N`` runs N AppTest sessions in parallel threads of this process, each
+uploading a different slice at the same moment with Grad-CAM on: the server's side of
+``scripts/load_test.py`` without N browsers competing for the same cores (on the 2-core machine
+eight Chromiums use three to four times the server's CPU). A first upload warms the process (weights loaded, compiled functions traced). Each
 timed upload is a different real slice, so no cached result is reused. Targets on the 2-core CPU
 (issue 5): predictions < 2 s, Grad-CAM of all models < 3 s.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 import shutil
 import socket
 import statistics
@@ -77,6 +81,44 @@ def apptest_timings(models: list[str], slices: list[Path], repeats: int) -> dict
     at.run()
     results["gradcam"] = [timed_upload(at, p) for p in slices[1 + repeats:]]
     return results
+
+
+def concurrent_timings(slices: list[Path], sessions: int) -> list[float]:
+    """Seconds from a common start to the end of each of ``sessions`` parallel page runs.
+
+    Every session is its own AppTest (its own session state, shared caches and models, as in one
+    server process); each first uploads a warm-up slice of its own, then all upload a new slice
+    at once (a barrier) with Grad-CAM on, and each run is timed to its end.
+    """
+    apps = []
+    for _ in range(sessions):
+        at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=600)
+        at.run()
+        at.switch_page("pages/diagnose.py")
+        at.run()
+        apps.append(at)
+    timed_upload(apps[0], slices[0])  # loads weights, traces predict and Grad-CAM of every model
+    for at, path in zip(apps[1:], slices[1:sessions]):
+        timed_upload(at, path)
+    barrier = threading.Barrier(sessions)
+    times: list[float] = [0.0] * sessions
+    failures: list[str] = []
+
+    def session(i: int) -> None:
+        barrier.wait()
+        try:
+            times[i] = timed_upload(apps[i], slices[sessions + i])
+        except SystemExit as err:  # timed_upload's app error, reported after the join
+            failures.append(str(err))
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit("; ".join(failures))
+    return times
 
 
 def _wait_for_run(page) -> None:  # noqa: ANN001 - playwright Page
@@ -150,12 +192,21 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="folder of the shared datasets")
     parser.add_argument("--repeats", type=int, default=5, help="timed uploads per measurement")
     parser.add_argument("--browser", action="store_true", help="time in headless Chromium against streamlit run")
+    parser.add_argument("--sessions", type=int, default=0,
+                        help="N parallel AppTest sessions uploading at once (server side of load_test.py)")
     args = parser.parse_args()
 
     models = [card.model_id for card in list_shipped_models()]
     if not models:
         print("no shipped models in assets/models/: nothing to benchmark")
         return 1
+    if args.sessions > 0:
+        times = sorted(concurrent_timings(pick_slices(args.data, 2 * args.sessions), args.sessions))
+        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        print(f"{args.sessions} parallel AppTest sessions, upload -> predictions + Grad-CAM of all "
+              f"{len(models)} models: p50 {statistics.median(times):.2f} s, p95 {p95:.2f} s, "
+              f"max {times[-1]:.2f} s")
+        return 0
     slices = pick_slices(args.data, 1 + 2 * args.repeats)
     print(f"models: {len(models)} ({', '.join(models)}); mode: {'Chromium + streamlit run' if args.browser else 'AppTest'}")
     results = (browser_timings if args.browser else apptest_timings)(models, slices, args.repeats)
