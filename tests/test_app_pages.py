@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import cv_view
 from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence
 from liver_model.manifest import read_manifest
 from liver_model.registry import get_architecture
@@ -292,13 +293,18 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
     validated = [c for c in list_shipped_models() if c.cross_validation]
     assert validated, "no shipped model carries a cross-validation estimate"
     tables = [d.value for d in at.dataframe if "ROC AUC [95 % CI]" in d.value.columns]
-    assert len(tables) == len(validated)
-    for card, table in zip(validated, tables):
-        assert table.iloc[0]["scored by"] == f"{card.model_id} (model)"
+    # one table per shipped model's CV report, then one per ablation report (a recipe not shipped)
+    reports = cv_view.load_reports(list_shipped_models())
+    assert len(tables) == len(reports) >= len(validated)
+    by_model = {t.iloc[0]["scored by"].removesuffix(" (model)"): t for t in tables}
+    assert set(by_model) == set(reports)
+    for card in validated:
+        table = by_model[card.model_id]
         assert table.iloc[0]["ROC AUC [95 % CI]"].startswith(f"{card.cross_validation['roc_auc']['value']:.3f}")
+    for table in tables:
         assert any("baseline: reference liver pixels" in row for row in table["scored by"])
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
-    assert sum("ROC AUC per patient" in t for t in titles) == len(validated)
+    assert sum("ROC AUC per patient" in t for t in titles) == len(reports)
     assert any(t.startswith("Dice on tumour slices") for t in titles)
     assert any(t.startswith("Calibration (cross-validated)") for t in titles)
 

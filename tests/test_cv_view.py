@@ -121,6 +121,15 @@ def test_cv_summary_puts_the_model_beside_both_baselines_with_intervals() -> Non
     assert table.loc[1, "ROC AUC [95 % CI]"] == "0.700 [0.600-0.800]" and table.loc[2, "ROC AUC [95 % CI]"] == "0.500"
     assert table.loc[0, "Brier"] == 0.12 and table.loc[2, "Brier"] == 0.22
     assert "5 folds by patient, 3 patients" in cv_view.report_caption(REPORT)
+    assert "copy-pasted" not in cv_view.report_caption(REPORT)
+
+
+def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
+    ablation = {**REPORT, "config": {"epochs": 8, "size": 192, "init": "scratch", "copy_paste": 0.5,
+                                      "synthetic_lesions": 0.0}}
+    caption = cv_view.report_caption(ablation)
+    assert "scratch initialisation" in caption
+    assert "0.5 copy-pasted lesions per tumour-free liver slice" in caption and "synthetic" not in caption
 
 
 def test_cv_lesion_dice_and_calibration_reshaping() -> None:
