@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold-seed", type=int, default=20261128)
     parser.add_argument("--size", type=int, default=192, help="input side (multiple of 32)")
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--init", choices=("imagenet", "scratch"), default="scratch")
+    parser.add_argument("--init", choices=("imagenet", "scratch"), default="scratch",
+                        help="encoder start (default scratch, which every architecture has; the shipped "
+                             "Lite0 recipe is imagenet: pass it when comparing against that report)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--tumour-weight", type=float, default=2.0)
