@@ -22,6 +22,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SESSIONS = 32
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+"""Debian's Chromium on this closed network: without the background-networking flags it keeps
+trying to reach Google's hosts."""
 """Upper bound on sessions per round: each is a whole Chromium (~150-300 MiB, CPU hungry)."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -241,6 +246,15 @@ def start_server(command: list[str], log: Path, pin_core: int | None) -> subproc
         command = ["taskset", "-c", str(pin_core), *command]
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started by :func:`start_server`; kill it if it has not exited in 30 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def wait_ready(url: str, ready_path: str, server: subprocess.Popen[bytes] | None, timeout_s: float,

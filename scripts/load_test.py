@@ -27,9 +27,7 @@ import asyncio
 import datetime
 import json
 import os
-import re
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,9 +40,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load_support as support  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 # Conditions evaluated in the page every POLL_MS (textContent: no layout, cheap for the browser).
 COUNT_JS = """(needle) => {
@@ -111,7 +106,7 @@ async def _shown_errors(page: Any) -> list[str]:
 
 async def open_session(pw: Any, url: str) -> tuple[Any, Any]:
     """A fresh Chromium on Diagnose, ready for an upload (not timed: it is the user opening the app)."""
-    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = await pw.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
     page = await browser.new_page(viewport={"width": 1500, "height": 1100})
     await page.goto(f"{url}/diagnose", wait_until="domcontentloaded", timeout=OPEN_TIMEOUT_S * 1000)
     await page.locator('input[type="file"]').wait_for(state="attached", timeout=OPEN_TIMEOUT_S * 1000)
@@ -252,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--url must be a loopback address: the server's RSS and CPU are read from this machine's /proc")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
-    if not Path(CHROMIUM).is_file():
-        parser.error(f"{CHROMIUM} not found (apt-get install chromium)")
+    if not Path(support.CHROMIUM).is_file():
+        parser.error(f"{support.CHROMIUM} not found (apt-get install chromium)")
     models = shipped_model_ids()
     if not models:
         print("no shipped models in assets/models/: nothing to measure")
@@ -311,11 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  {s.slice}: {error}", flush=True)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            support.stop_server(server)
     print(f"\n{len(models)} models; times in s from upload; CPU s from the common upload moment to the "
           "last session's end; "
           f"{'pinned (server core 0, browsers core 1)' if args.pin else 'not pinned'}; "

@@ -20,20 +20,18 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load_support as support  # noqa: E402
+
 DEFAULT_MANIFEST = REPO.parent / "shared" / "datasets" / "lits_windowed_jpg" / "manifest.csv"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 180.0
 UPLOAD_TIMEOUT_S = 180.0
 SET_FILE_TRIES = 3
@@ -57,47 +55,17 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_status(url: str) -> int | None:
-    """HTTP status of a GET, or None while nothing answers."""
+def wait_ready(url: str, server: subprocess.Popen[bytes] | None, log: Path | None,
+               ready_path: str | None = None) -> float:
+    """Seconds until the server is ready: :func:`load_support.wait_ready` on ``ready_path``, or, for
+    a running server given by ``--url`` (None), on ``/ready`` if it has one (``serve.py``) and on the
+    health check otherwise (``streamlit_app.py``)."""
+    if ready_path is None:
+        ready_path = "/ready" if support.http_status(f"{url}/ready") != 404 else "/_stcore/health"
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-    except OSError:
-        return None
-
-
-def start_server(launcher: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``streamlit run <launcher>`` on a free loopback port; returns the process and its URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", launcher, "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes] | None, log: Path | None) -> float:
-    """Seconds until ``/ready`` says 200 (``serve.py``), or the health check (``streamlit_app.py``)."""
-    start = time.monotonic()
-    while time.monotonic() - start < START_TIMEOUT_S:
-        if server is not None and server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:] if log else ''}")
-        ready = http_status(f"{url}/ready")
-        if ready == 200 or (ready == 404 and http_status(f"{url}/_stcore/health") == 200):
-            return time.monotonic() - start
-        if ready == 500:
-            raise SystemExit(f"warm-up failed: see {url}/ready")
-        time.sleep(0.5)
-    raise SystemExit(f"the server was not ready within {START_TIMEOUT_S:.0f} s")
+        return support.wait_ready(url, ready_path, server, START_TIMEOUT_S, log)
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from err
 
 
 def n_models() -> int:
@@ -156,7 +124,7 @@ def drive(url: str, pid: int, slices: list[Path], first: int, models: int) -> di
     times: list[float] = []
     peak = rss["ready"]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=support.CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/diagnose", wait_until="domcontentloaded")
@@ -199,25 +167,23 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("need 1 <= --first < --uploads")
     slices = choose_slices(args.manifest, args.uploads)
     models = n_models()
-    server, log = None, None
+    server, log, ready_path = None, None, None
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
         log = Path(tempfile.mkdtemp(prefix="liverlens-memory-")) / "server.log"
-        server, url = start_server(args.launcher, log)
-        pid = server.pid
+        port = support.free_port()
+        serve = args.launcher == "serve.py"
+        server = support.start_server(support.server_command("serve" if serve else "streamlit", port), log, None)
+        url, pid, ready_path = f"http://127.0.0.1:{port}", server.pid, "/ready" if serve else "/_stcore/health"
     try:
-        ready_s = wait_ready(url, server, log)
+        ready_s = wait_ready(url, server, log, ready_path)
         print(f"server ready after {ready_s:.1f} s; RSS {rss_mib(pid):.0f} MiB; "
               f"{len(slices)} uploads x {models} models (predictions + Grad-CAM)", flush=True)
         result = drive(url, pid, slices, args.first, models)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            support.stop_server(server)
     rss = result["rss_mib"]
     print(f"RSS after {args.first} uploads: {rss['first']:.0f} MiB; after {args.uploads}: {rss['last']:.0f} MiB; "
           f"ratio x{result['ratio']:.2f} (target <= 1.20); peak {result['peak_rss_mib']:.0f} MiB; "

@@ -98,7 +98,7 @@ def test_sampler_sees_rss_and_cpu_of_a_real_process_tree() -> None:
 def test_unreachable_server_is_an_error_of_the_session_not_a_crash(lits_manifest: Path) -> None:
     import asyncio
 
-    if not Path(load_test.CHROMIUM).is_file():
+    if not Path(support.CHROMIUM).is_file():
         pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
     (path,) = support.choose_slices(lits_manifest, 1)
     url = f"http://127.0.0.1:{support.free_port()}"  # nothing listens there
@@ -167,7 +167,7 @@ def test_errors_shown_by_the_app_are_read_from_the_page() -> None:
 
     async def shown() -> list[str]:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=load_test.CHROMIUM, args=load_test.CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
             page = await browser.new_page()
             await page.set_content('<div data-testid="stAlertContentError">LIME failed on vit</div>'
                                    '<div data-testid="stAlertContentWarning">only a warning</div>'
