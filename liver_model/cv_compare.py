@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS
+from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS, patient_resamples
 from liver_model.errors import ReportMismatch
 
 
@@ -67,12 +67,8 @@ def paired_difference(pair: PairedSlices, *, resamples: int = BOOTSTRAP_RESAMPLE
                       seed: int = 0) -> dict[str, dict[str, float]]:
     """Each metric of :data:`liver_model.cv_metrics.METRICS` for A, for B, and B - A with a 95 %
     percentile interval over the same patient resamples, plus how often B - A > 0."""
-    ids = np.unique(pair.patients)
-    members = [np.flatnonzero(pair.patients == p) for p in ids]
-    rng = np.random.default_rng(seed)
     diffs: dict[str, list[float]] = {name: [] for name in METRICS}
-    for _ in range(resamples):
-        index = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+    for index in patient_resamples(pair.patients, resamples=resamples, seed=seed):
         y_b = pair.y[index]
         if y_b.min() == y_b.max():
             continue

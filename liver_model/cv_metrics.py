@@ -8,7 +8,7 @@ define (one class only) are skipped in that resample.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -60,17 +60,26 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
+def patient_resamples(patients: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
+                      seed: int = 0) -> Iterator[np.ndarray]:
+    """Slice indices of ``resamples`` bootstrap samples that draw *patients* with replacement and
+    take all their slices; the same seed gives the same samples, so two recipes can be scored on
+    identical resamples (:mod:`liver_model.cv_compare`)."""
+    patients = np.asarray(patients)
+    ids = np.unique(patients)
+    members = [np.flatnonzero(patients == p) for p in ids]
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+
+
 def bootstrap_over_patients(y: np.ndarray, score: np.ndarray, patients: np.ndarray, *,
                             resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
                             ) -> dict[str, dict[str, float]]:
     """Each metric of :data:`METRICS`: pooled value and 95 % percentile interval over patients."""
     y, score, patients = np.asarray(y), np.asarray(score, np.float64), np.asarray(patients)
-    ids = np.unique(patients)
-    members = [np.flatnonzero(patients == p) for p in ids]
-    rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {name: [] for name in METRICS}
-    for _ in range(resamples):
-        index = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+    for index in patient_resamples(patients, resamples=resamples, seed=seed):
         y_b = y[index]
         if y_b.min() == y_b.max():
             continue
