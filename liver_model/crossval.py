@@ -8,6 +8,10 @@ slices are pooled. Intervals come from a bootstrap over patients (:mod:`liver_mo
 Each fold's held-out predictions are written to ``<out>/fold<k>.npz`` as soon as the fold ends,
 and training checkpoints every epoch, so an interrupted run resumes: finished folds are read back,
 the running fold continues from its last epoch.
+
+A liver-view recipe (``config.view == "liver"``) trains on boxes around the reference liver and
+predicts each held-out slice through the box found by a *locator*: the out-of-fold liver maps of a
+body-view CV run on the same folds (``locator_dir``), so neither stage has seen the patient.
 """
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ import pandas as pd
 
 from liver_model import cv_metrics
 from liver_model.evaluation import load_row_slice
+from liver_model.liver_view import prepare_liver_view
 from liver_model.manifest import dataset_name
 from liver_model.masks import load_label_mask
-from liver_model.preprocessing import prepare
+from liver_model.preprocessing import PreparedSlice, prepare
 from liver_model.registry import ArchSpec
 from liver_model.segmentation import maps_on_slice
 from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
@@ -51,21 +56,64 @@ class CVData:
     frame: pd.DataFrame
     """Manifest rows with ``dataset`` added; ``patient_id`` is shared across datasets."""
     manifests: tuple[str, ...]
+    boxes: np.ndarray
+    """int (N, 4): each row's crop box on its slice (body crop, or the reference liver box)."""
 
     @property
     def labels(self) -> np.ndarray:
         return self.frame["y"].to_numpy(np.int64)
 
 
-def load_cv_data(manifests: Sequence[Path], size: int) -> CVData:
+def load_cv_data(manifests: Sequence[Path], size: int, view: str = "body") -> CVData:
     """Read (from the prepared-slice cache) and concatenate ``manifests`` at ``size`` px."""
-    caches = [load_or_build_cache(m, size) for m in manifests]
+    caches = [load_or_build_cache(m, size, view=view) for m in manifests]
     frames = [c.frame.assign(dataset=dataset_name(m)) for c, m in zip(caches, manifests)]
     return CVData(images=np.concatenate([c.images for c in caches]),
                   liver=np.concatenate([c.liver_masks for c in caches]),
                   tumour=np.concatenate([c.tumour_masks for c in caches]),
                   frame=pd.concat(frames, ignore_index=True),
-                  manifests=tuple(f"{dataset_name(m)}/{Path(m).name}" for m in manifests))
+                  manifests=tuple(f"{dataset_name(m)}/{Path(m).name}" for m in manifests),
+                  boxes=np.concatenate([c.boxes for c in caches]))
+
+
+def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size: int,
+                  out_dir: Path, log: Log) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, S, S, 3), boxes (N, 4)): every slice seen through its located liver box.
+
+    The box comes from the locator's out-of-fold liver map (``locator_dir/fold<k>.npz`` of a
+    body-view run on the same folds: checked, since a locator that saw a patient would leak);
+    slices where it finds too little liver keep the body crop. Cached in
+    ``out_dir/located_views.npz``.
+    """
+    path = out_dir / "located_views.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            return stored["images"], stored["boxes"]
+    liver_maps: list[np.ndarray | None] = [None] * len(data.frame)
+    for fold in np.unique(fold_of_row):
+        fold_file = Path(locator_dir) / f"fold{fold}.npz"
+        if not fold_file.is_file():
+            raise FileNotFoundError(f"locator fold {fold} missing: {fold_file} (run its CV first)")
+        with np.load(fold_file) as stored:
+            if not np.array_equal(np.sort(stored["index"]), np.flatnonzero(fold_of_row == fold)):
+                raise ValueError(f"{fold_file} holds other slices than fold {fold}: the locator "
+                                 "must be cross-validated on the same data, folds and fold seed")
+            for row, liver in zip(stored["index"], stored["liver"]):
+                liver_maps[row] = liver
+    images = np.empty((len(data.frame), size, size, 3), np.uint8)
+    boxes = np.empty((len(data.frame), 4), np.int32)
+    for row, record in enumerate(data.frame.itertuples()):
+        ct = load_row_slice(record.path, getattr(record, "slice_index", None))
+        body = PreparedSlice(tensor=data.images[row].astype(np.float32),
+                             crop_box=tuple(int(v) for v in data.boxes[row]),
+                             slice_shape=ct.rgb.shape[:2])
+        view = prepare_liver_view(ct, size, liver_maps[row].astype(np.float32), body)
+        images[row] = np.rint(view.tensor).astype(np.uint8)
+        boxes[row] = view.crop_box
+    log(f"located liver views: {int((boxes != data.boxes).any(axis=1).sum())} of {len(boxes)} "
+        f"slices through a liver box (locator {locator_dir})")
+    np.savez(path, images=images, boxes=boxes)
+    return images, boxes
 
 
 def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int]:
@@ -92,8 +140,13 @@ def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int) -> np.ndarr
 
 
 def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
-             config: SegmentationConfig, out_dir: Path, log: Log) -> dict[str, np.ndarray]:
-    """Train on every other fold, predict the held-out fold; cached in ``fold<k>.npz``."""
+             config: SegmentationConfig, out_dir: Path, log: Log,
+             inputs: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Train on every other fold, predict the held-out fold; cached in ``fold<k>.npz``.
+
+    ``inputs`` are the held-out model inputs when they differ from the training view (the
+    located liver views); default ``data.images``.
+    """
     path = out_dir / f"fold{fold}.npz"
     if path.is_file():
         log(f"fold {fold}: read back from {path.name}")
@@ -113,7 +166,7 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     # never saw: the shipped model has seen every patient.
     save_weights(model, out_dir / f"fold{fold}.weights.h5", dtype="float16")
     held = np.flatnonzero(fold_of_row == fold)
-    score, liver_p, tumour_p = predict_maps(model, data.images[held])
+    score, liver_p, tumour_p = predict_maps(model, (data.images if inputs is None else inputs)[held])
     result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),
               "tumour": tumour_p.astype(np.float16),
               "train_seconds": np.float64(time.perf_counter() - started)}
@@ -124,10 +177,11 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
 
 
 def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
-                              tumour_p: np.ndarray) -> dict[str, Any]:
+                              tumour_p: np.ndarray, boxes: np.ndarray) -> dict[str, Any]:
     """Dice and lesion detection on the original slices, for every slice with tumour.
 
-    The OOF maps are mapped back through the slice's own crop (as the app draws them), and the
+    The OOF maps are mapped back through the box each slice was seen through (``boxes``, as the
+    app draws them), and the
     reference masks are read at their full resolution: a Dice computed in the small model frame
     would flatter the models on small lesions.
     """
@@ -137,7 +191,8 @@ def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
         record = frame.iloc[row]
         ct = load_row_slice(record["path"], record.get("slice_index"))
         reference = load_label_mask(record["mask_path"])
-        maps = maps_on_slice("cv", prepare(ct, size), tumour_p[row].astype(np.float32),
+        box = tuple(int(v) for v in boxes[row])
+        maps = maps_on_slice("cv", prepare(ct, size, box), tumour_p[row].astype(np.float32),
                              liver_p[row].astype(np.float32))
         liver_dice.append(dice(maps.liver_mask(), reference.liver))
         tumour_dice.append(dice(maps.tumour_mask(), reference.tumour))
@@ -167,7 +222,8 @@ def cross_fitted_operating_point(y: np.ndarray, p: np.ndarray, folds: np.ndarray
 
 
 def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p: np.ndarray,
-              tumour_p: np.ndarray, *, size: int, seed: int) -> dict[str, Any]:
+              tumour_p: np.ndarray, *, size: int, seed: int,
+              boxes: np.ndarray | None = None) -> dict[str, Any]:
     """Every number of the CV report from the pooled OOF predictions."""
     y, patients = data.labels, data.frame["patient_id"].to_numpy()
     p_cross = cv_metrics.cross_fitted_calibration(y, score, fold_of_row)
@@ -200,7 +256,8 @@ def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p:
             "patients": fixed, "n_slices": int(on_fixed.sum()),
             "roc_auc": _auc_or_none(y[on_fixed], score[on_fixed]),
             "note": "OOF predictions of the 5 test patients of the earlier fixed split"},
-        "segmentation": full_resolution_agreement(data, size, liver_p, tumour_p),
+        "segmentation": full_resolution_agreement(
+            data, size, liver_p, tumour_p, data.boxes if boxes is None else boxes),
     }
 
 
@@ -219,14 +276,24 @@ def _fixed_test_patients() -> list[str]:
 
 
 def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig, *,
-           n_folds: int, out_dir: Path, fold_seed: int = 20261128,
+           n_folds: int, out_dir: Path, fold_seed: int = 20261128, locator_dir: Path | None = None,
            log: Log = lambda line: print(line, flush=True)) -> dict[str, Any]:
-    """Cross-validate ``spec`` with ``config``; returns (and writes) the report dict."""
+    """Cross-validate ``spec`` with ``config``; returns (and writes) the report dict.
+
+    A liver-view ``config`` needs ``locator_dir``: the work dir of a body-view run on the same
+    folds, whose out-of-fold liver maps place each held-out slice's liver box.
+    """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_cv_data(manifests, config.size)
     assignment = patient_folds(data.frame, n_folds, fold_seed)
     fold_of_row = data.frame["patient_id"].map(assignment).to_numpy()
+    train_data, inputs, boxes = data, None, data.boxes
+    if config.view == "liver":
+        if locator_dir is None:
+            raise ValueError("a liver-view recipe needs the locator's CV work dir (locator_dir)")
+        train_data = load_cv_data(manifests, config.size, view="liver")
+        inputs, boxes = located_views(data, locator_dir, fold_of_row, config.size, out_dir, log)
     n = len(data.frame)
     score = np.full(n, np.nan)
     map_side = config.size // 2
@@ -234,7 +301,7 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
     tumour_p = np.zeros_like(liver_p)
     fold_seconds = []
     for fold in range(n_folds):
-        result = run_fold(spec, data, fold_of_row, fold, config, out_dir, log)
+        result = run_fold(spec, train_data, fold_of_row, fold, config, out_dir, log, inputs)
         index = result["index"]
         score[index], liver_p[index], tumour_p[index] = (result["score"], result["liver"],
                                                          result["tumour"])
@@ -245,13 +312,14 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
         "config": dataclasses.asdict(config),
         "manifests": list(data.manifests),
         "n_folds": n_folds, "fold_seed": fold_seed,
+        "locator": None if locator_dir is None else Path(locator_dir).name,
         "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
         "n_slices": n, "n_tumour_slices": int(data.labels.sum()),
         "n_patients": len(assignment),
         "fold_training_seconds": fold_seconds,
         "hardware": _hardware(),
         **summarise(data, fold_of_row, score, liver_p, tumour_p, size=config.size,
-                    seed=fold_seed),
+                    seed=fold_seed, boxes=boxes),
         "slices": [{"dataset": d, "path": Path(p).name, "patient_id": pid, "fold": int(f),
                     "y": int(t), "score": round(float(s), 6)}
                    for d, p, pid, f, t, s in zip(data.frame["dataset"], data.frame["path"],

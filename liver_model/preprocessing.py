@@ -48,6 +48,16 @@ MIN_REGION_FRACTION = 0.002
 """Tissue regions smaller than this share of the slice (specks, noise) do not count as body."""
 CROP_MARGIN = 0.04
 """Margin added on each side of the body box, as a share of the box side."""
+LIVER_MARGIN = 0.15
+"""Margin on each side of the liver box (liver view), as a share of the liver's extent: keeps the
+liver's edge and its surface lesions inside the view when the located liver is a little short."""
+LIVER_MAX_ZOOM = 3.0
+"""The liver view is never more than this many times closer than the body crop: the top of the
+liver dome, a few cm wide, would otherwise fill the input with a handful of blurry pixels."""
+MIN_LIVER_FRACTION = 0.002
+"""Less liver than this share of the slice (about 500 px of 512 x 512) gets no liver view."""
+LIVER_VIEW_VERSION = 1
+"""Recorded in the card of a liver-view model: bump when :func:`liver_view_box` changes."""
 
 Box = tuple[int, int, int, int]
 SliceLike = Union[CTSlice, np.ndarray]
@@ -109,15 +119,41 @@ def body_crop_box(rgb: np.ndarray, margin: float = CROP_MARGIN) -> Box:
                           margin)
 
 
-def prepare(ct: SliceLike, size: int = DEFAULT_INPUT_SIZE) -> PreparedSlice:
+def liver_view_box(liver: np.ndarray, body_box: Box) -> Box | None:
+    """Square box around a (H, W) boolean liver mask for the liver view, or None if too little liver.
+
+    ``liver`` is the reference mask when training and the locator model's predicted liver at
+    inference (:mod:`liver_model.liver_view`). The box is the liver's bounding square grown by
+    :data:`LIVER_MARGIN` per side, never smaller than the body crop's side / :data:`LIVER_MAX_ZOOM`.
+    """
+    mask = np.asarray(liver, bool)
+    if mask.sum() < MIN_LIVER_FRACTION * mask.size:
+        return None
+    ys, xs = np.nonzero(mask)
+    box = _square_around(int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1,
+                         LIVER_MARGIN)
+    min_side = int(round((body_box[2] - body_box[0]) / LIVER_MAX_ZOOM))
+    if box[2] - box[0] >= min_side:
+        return box
+    cy, cx = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    top, left = int(round(cy - min_side / 2.0)), int(round(cx - min_side / 2.0))
+    return top, left, top + min_side, left + min_side
+
+
+def prepare(ct: SliceLike, size: int = DEFAULT_INPUT_SIZE, box: Box | None = None) -> PreparedSlice:
     """Crop a canonical slice to the body, resize to ``size`` and return float32 0..255.
 
     ``ct`` is a :class:`CTSlice` or its ``rgb`` array (uint8, (H, W, 3), canonical encoding).
+    ``box`` replaces the body crop by another square (the liver view, :func:`liver_view_box`);
+    every later step is the same, so both views share this one path.
     """
     rgb = ct.rgb if isinstance(ct, CTSlice) else np.asarray(ct)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) canonical slice, got shape {rgb.shape}")
-    box = body_crop_box(rgb)
+    if box is None:
+        box = body_crop_box(rgb)
+    elif box[2] - box[0] != box[3] - box[1] or box[2] <= box[0]:
+        raise ValueError(f"crop box must be a non-empty square, got {box}")
     square = _crop_square(rgb.astype(np.float32), box)
     tensor = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
     return PreparedSlice(tensor=np.clip(tensor, 0.0, 255.0).astype(np.float32),

@@ -11,7 +11,7 @@ import pytest
 
 from liver_model import cv_metrics
 from liver_model.__main__ import main
-from liver_model.crossval import patient_folds
+from liver_model.crossval import CVData, located_views, patient_folds
 from liver_model.manifest import read_manifest
 from liver_model.segmentation_metrics import detection_by_size, dice, lesion_hits
 
@@ -121,3 +121,30 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert len(report["slices"]) == len(subset)
     assert main(argv) == 0
     assert (work / "progress.log").read_text().count("read back") == 2
+
+    # The liver view: trained on reference liver boxes, each held-out slice seen through the box
+    # that the body run's out-of-fold liver map (the locator) gives.
+    liver_out, liver_work = tmp_path / "cv_liver.json", tmp_path / "work_liver"
+    liver_argv = argv[:-4] + ["--out", str(liver_out), "--work-dir", str(liver_work),
+                              "--view", "liver", "--locator-dir", str(work)]
+    assert main(liver_argv) == 0
+    liver_report = json.loads(liver_out.read_text())
+    assert liver_report["config"]["view"] == "liver" and liver_report["locator"] == "work"
+    assert liver_report["folds"] == report["folds"]
+    with np.load(liver_work / "located_views.npz") as located:
+        assert located["images"].shape == (len(subset), 64, 64, 3)
+        sides = located["boxes"][:, 2] - located["boxes"][:, 0]
+        assert (sides == located["boxes"][:, 3] - located["boxes"][:, 1]).all() and (sides > 0).all()
+
+
+def test_a_locator_cross_validated_on_other_folds_is_refused(tmp_path: Path) -> None:
+    """A locator whose fold model saw the held-out patient would leak: located_views checks."""
+    index = np.array([0, 2])
+    np.savez(tmp_path / "fold0.npz", index=index, liver=np.zeros((2, 4, 4), np.float16))
+    np.savez(tmp_path / "fold1.npz", index=np.array([1, 3]), liver=np.zeros((2, 4, 4), np.float16))
+    frame = pd.DataFrame({"path": ["a", "b", "c", "d"]})
+    data = CVData(images=np.zeros((4, 8, 8, 3), np.uint8), liver=np.zeros((4, 8, 8), np.uint8),
+                  tumour=np.zeros((4, 8, 8), np.uint8), frame=frame, manifests=("x",),
+                  boxes=np.tile([0, 0, 8, 8], (4, 1)))
+    with pytest.raises(ValueError, match="same data, folds"):
+        located_views(data, tmp_path, np.array([0, 0, 1, 1]), 8, tmp_path, print)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from liver_model.io import load_slice
 from liver_model.manifest import read_manifest
 from liver_model.masks import load_label_mask
-from liver_model.preprocessing import DEFAULT_INPUT_SIZE, body_crop_box, prepare, prepare_batch
+from liver_model.liver_view import box_from_liver_map
+from liver_model.preprocessing import (DEFAULT_INPUT_SIZE, LIVER_MAX_ZOOM, body_crop_box,
+                                       liver_view_box, prepare, prepare_batch)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +81,50 @@ def test_prepare_batch_stacks():
     batch = prepare_batch([np.full((40, 40, 3), 100, np.uint8)] * 3, size=16)
     assert batch.shape == (3, 16, 16, 3)
     assert prepare_batch([], size=16).shape == (0, 16, 16, 3)
+
+
+def test_liver_view_keeps_the_liver_and_its_tumours_closer_than_the_body_crop(liver_rows,
+                                                                             lits_manifest):
+    """The liver view must hold every liver and tumour pixel and look closer, within the cap."""
+    zooms = []
+    frame = read_manifest(lits_manifest)
+    frame["liver_pixels"] = frame["liver_pixels"].astype(int)
+    # each patient's largest liver section and its first (the dome), where the cap applies
+    rows = pd.concat([frame.sort_values("liver_pixels").groupby("patient_id").tail(1), liver_rows])
+    for _, row in rows.iterrows():
+        ct = load_slice(row["path"])
+        mask = load_label_mask(row["mask_path"])
+        body = body_crop_box(ct.rgb)
+        box = liver_view_box(mask.liver, body)
+        if box is None:
+            assert mask.liver.sum() < 0.002 * mask.liver.size, row["path"]
+            continue
+        y0, x0, y1, x1 = box
+        assert y1 - y0 == x1 - x0
+        ys, xs = np.nonzero(mask.liver | mask.tumour)
+        assert y0 <= ys.min() and ys.max() < y1 and x0 <= xs.min() and xs.max() < x1, row["path"]
+        zooms.append((body[2] - body[0]) / (y1 - y0))
+        prepared = prepare(ct, 64, box)
+        assert prepared.crop_box == box and prepared.to_model(mask.liver).any()
+    assert len(zooms) >= 20
+    assert np.median(zooms) > 1.3 and max(zooms) <= LIVER_MAX_ZOOM + 0.02, zooms
+
+
+def test_liver_box_from_a_located_map_matches_the_reference_box(liver_rows):
+    """The box a locator's map gives (here the reference liver in the body frame at map size)
+    is the reference box up to the map's resolution; no liver in the map keeps the body crop."""
+    row = liver_rows.loc[liver_rows["liver_pixels"].astype(int).idxmax()]
+    ct = load_slice(row["path"])
+    liver = load_label_mask(row["mask_path"]).liver
+    body = prepare(ct, 192)
+    small = body.to_model(liver).astype(np.float32)[::2, ::2]  # a 96-cell map, as the U-Net's
+    located = box_from_liver_map(small, body)
+    reference = liver_view_box(liver, body.crop_box)
+    cell = (body.crop_box[2] - body.crop_box[0]) / 96
+    assert np.abs(np.subtract(located, reference)).max() <= 3 * cell, (located, reference)
+    assert box_from_liver_map(np.zeros((96, 96), np.float32), body) is None
+
+
+def test_a_crop_box_must_be_a_square():
+    with pytest.raises(ValueError, match="square"):
+        prepare(np.full((40, 40, 3), 100, np.uint8), 16, (0, 0, 20, 30))

@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic-lesion copies per tumour-free liver training slice")
     parser.add_argument("--copy-paste", type=float, default=0.0,
                         help="copies with a carried-over real lesion per tumour-free liver slice")
+    parser.add_argument("--view", choices=("body", "liver"), default="body",
+                        help="body crop, or liver view (needs --locator-dir)")
+    parser.add_argument("--locator-dir", type=Path, default=None,
+                        help="work dir of a body-view CV run on the same folds: its out-of-fold "
+                             "liver maps place each held-out slice's liver box (--view liver)")
     parser.add_argument("--seed", type=int, default=42, help="training seed")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke runs only")
     parser.add_argument("--out", required=True, type=Path, help="report JSON to write")
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, size=args.size, seed=args.seed, init=args.init,
         batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
-        steps_per_epoch=args.steps_per_epoch)
+        steps_per_epoch=args.steps_per_epoch, view=args.view)
     work = args.work_dir or REPO / "artifacts" / "cv" / args.out.stem
     work.mkdir(parents=True, exist_ok=True)
     log_file = (work / "progress.log").open("a")
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         log_file.flush()
 
     report = run_cv(spec, args.manifest, config, n_folds=args.folds, out_dir=work,
-                    fold_seed=args.fold_seed, log=log)
+                    fold_seed=args.fold_seed, locator_dir=args.locator_dir, log=log)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     pooled = report["pooled"]

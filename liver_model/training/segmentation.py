@@ -58,6 +58,9 @@ class SegmentationConfig:
     patient carried in (CarveMix-style; 0 = off)."""
     steps_per_epoch: int | None = None
     """Cap on batches per epoch (None = all); lets tests take a few steps."""
+    view: str = "body"
+    """"body" (prepare's body crop) or "liver" (trained on boxes around the reference liver, run
+    at inference on the box a locator model found, :mod:`liver_model.liver_view`)."""
 
 
 def bce_dice_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
