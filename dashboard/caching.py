@@ -63,7 +63,7 @@ def get_model(model_id: str) -> Any:
     from liver_model.explain.engine import model_adapter
     from liver_model.zoo import load_model
 
-    loaded = load_model(model_id)
+    loaded = load_model(model_id, load_locator=get_model)  # a liver view's locator is shared
     model_adapter(loaded)
     return loaded
 
@@ -89,22 +89,33 @@ def prepared_slice(file_sha: str, index_in_file: int, size: int, _ct: CTSlice) -
     return prepare(_ct, size)
 
 
+@st.cache_resource(max_entries=128, show_spinner=False)
+def model_input(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> Any:
+    """The slice as ``model_id`` sees it (:meth:`liver_model.zoo.LoadedModel.prepare`).
+
+    Body-view models share :func:`prepared_slice` by input size. A liver-view model's box comes
+    from its locator's liver map on the locator's (shared) body crop.
+    """
+    loaded = get_model(model_id)
+    if loaded.locator is None:
+        return prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
+    body = prepared_slice(file_sha, index_in_file, loaded.locator.input_size, _ct)
+    return loaded.prepare(_ct, body=body)
+
+
 @st.cache_data(max_entries=4096, show_spinner=False)
 def slice_probability(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> float:
     """p(tumour) of one slice by one model."""
     loaded = get_model(model_id)
-    prepared = prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
+    prepared = model_input(model_id, file_sha, index_in_file, _ct)
     return float(loaded.predict_proba(prepared.tensor[None])[0])
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> np.ndarray:
     """p(tumour) of every slice of a volume or series (in bundle order) by one model, batched."""
-    from liver_model.preprocessing import prepare_batch
-
     loaded = get_model(model_id)
-    size = loaded.input_size
-    out = [loaded.predict_proba(prepare_batch(list(_slices[i:i + BATCH_SIZE]), size))
+    out = [loaded.predict_proba(loaded.prepare_batch(list(_slices[i:i + BATCH_SIZE])))
            for i in range(0, len(_slices), BATCH_SIZE)]
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -118,7 +129,7 @@ def segmentation_maps(model_id: str, file_sha: str, index_in_file: int, _ct: CTS
     from liver_model.segmentation import slice_maps
 
     loaded = get_model(model_id)
-    return slice_maps(loaded, prepared_slice(file_sha, index_in_file, loaded.input_size, _ct))
+    return slice_maps(loaded, model_input(model_id, file_sha, index_in_file, _ct))
 
 
 def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -136,7 +147,7 @@ def explanation(model_id: str, file_sha: str, index_in_file: int, method: str,
     from liver_model.explain.engine import slice_heatmap
 
     entry = _explanation_entry(model_id, file_sha, index_in_file, method, params, target, _ct)
-    prepared = prepared_slice(file_sha, index_in_file, get_model(model_id).input_size, _ct)
+    prepared = model_input(model_id, file_sha, index_in_file, _ct)
     return dataclasses.replace(entry, heatmap=slice_heatmap(prepared, entry.model_input_heatmap))
 
 
@@ -156,7 +167,7 @@ def _explanation_entry(model_id: str, file_sha: str, index_in_file: int, method:
     from liver_model.explain import METHODS, explain
 
     loaded = get_model(model_id)
-    prepared = prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
+    prepared = model_input(model_id, file_sha, index_in_file, _ct)
     spec = METHODS[method]
     if spec.relative_cost < PROGRESS_MIN_COST:
         return _compact(explain(loaded, prepared, method, target=target, **dict(params)))

@@ -181,7 +181,6 @@ def compare_sentence(reference: SliceMeasurements, model: SliceMeasurements) -> 
 
 def teaching_measurements(ref: SliceRef, mask: LabelMask | None, card: Any) -> None:
     """The reference mask's measurements beside the model's own (when it predicts a map)."""
-    from liver_model.preprocessing import prepare
     from liver_model.segmentation import slice_maps
 
     st.markdown("**4. Measure the lesion: the model against the reference**")
@@ -192,7 +191,7 @@ def teaching_measurements(ref: SliceRef, mask: LabelMask | None, card: Any) -> N
         measured.append(measure_slice(mask.tumour, mask.liver, source="reference mask",
                                       liver_source="reference mask", **common))
     model = caching.get_model(card.model_id)
-    maps = slice_maps(model, prepare(ref.ct, model.input_size))
+    maps = slice_maps(model, model.prepare(ref.ct))
     if maps is None:
         st.info(f"{card.model_id} gives one p(tumour) per slice and no tumour map, so it cannot be "
                 "measured; choose a model with a map (e.g. a segmentation model).")

@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, datasets, metrics_view, panels, state
+from dashboard import caching, charts, datasets, metrics_view, panels, state
 from dashboard.uploads import SliceRef
 from liver_model.explain.evaluate import EvalSlice, chance_levels
 from liver_model.explain.overlay import (draw_mask_outline, draw_segmentation_outline, overlay_heatmap,
                                          slice_grey)
 from liver_model.explain.quality import DEFAULT_TOLERANCE_PX, energy_pointing, pointing_game
 from liver_model.masks import LabelMask
-from liver_model.preprocessing import prepare
 from liver_model.segmentation_metrics import dice
 from liver_model.synthesis.examples import SyntheticExample, synthetic_examples
 
@@ -159,7 +158,7 @@ def explanation_study(ref: SliceRef, exp: Any, mask: LabelMask | None, card: Any
         else:
             pointing = pointing_game(exp.heatmap, mask.tumour, DEFAULT_TOLERANCE_PX)
             energy = energy_pointing(exp.heatmap, mask.tumour)
-            chance = chance_levels(prepare(ref.ct, card.input_size),
+            chance = chance_levels(caching.model_input(card.model_id, ref.file_sha, ref.index_in_file, ref.ct),
                                    EvalSlice(ref.ct, mask.tumour, mask.liver, ref.file_name), DEFAULT_TOLERANCE_PX)
             st.markdown(verdict(pointing, energy, chance))
             if not show_mask:

@@ -186,10 +186,9 @@ def warm_model(loaded: Any, report: Any = None) -> None:
     later batch; the calls below are the ones :mod:`dashboard.caching` makes.
     """
     from liver_model.explain import explain
-    from liver_model.preprocessing import prepare
 
     report = report or (lambda step: None)
-    prepared = prepare(dummy_slice(), loaded.input_size)
+    prepared = loaded.prepare(dummy_slice())
     report("tracing prediction")
     loaded.predict_proba(prepared.tensor[None])
     if loaded.has_maps:

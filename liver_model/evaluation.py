@@ -1,7 +1,7 @@
 """Evaluate shipped models on every slice of any manifest in the shared format.
 
 Why separate from the CLI: the dashboard and the tests call :func:`evaluate_models` directly. The
-slices go through exactly the app's path (``io.load_slice`` -> ``preprocessing.prepare``, float32,
+slices go through exactly the app's path (``io.load_slice`` -> ``LoadedModel.prepare``, float32,
 no cache), so the numbers describe what a user of the app gets.
 
 A manifest row names one slice. Rows pointing at a volume (NIfTI ``.nii``/``.nii.gz``, ``.npy``)
@@ -20,7 +20,6 @@ from liver_model import metrics
 from liver_model.errors import ManifestError
 from liver_model.io import load_slice
 from liver_model.manifest import dataset_name, read_manifest
-from liver_model.preprocessing import prepare
 from liver_model.slices import CTSlice
 from liver_model.splits import SPLITS_DIR, UNASSIGNED, split_for_manifest
 from liver_model.zoo import DEFAULT_MODELS_DIR, LoadedModel, list_shipped_models, load_model
@@ -103,14 +102,13 @@ def evaluate_models(manifest_path: str | Path, *, model_ids: Sequence[str] | Non
         raise ManifestError(f"No shipped model in {models_dir.name}/ to evaluate.")
     slices = [load_row_slice(p, i) for p, i in
               zip(frame["path"], frame.get("slice_index", pd.Series([None] * len(frame))))]
-    tensors_by_size: dict[int, np.ndarray] = {}
+    tensors_by_view: dict[str, np.ndarray] = {}
     results: dict[str, Any] = {}
     for model_id in ids:
         loaded = load_model(model_id, models_dir)
-        size = loaded.input_size
-        if size not in tensors_by_size:
-            tensors_by_size[size] = np.stack([prepare(s, size).tensor for s in slices])
-        results[model_id] = _model_result(loaded, frame, tensors_by_size[size], root)
+        if loaded.view_key not in tensors_by_view:
+            tensors_by_view[loaded.view_key] = loaded.prepare_batch(slices)
+        results[model_id] = _model_result(loaded, frame, tensors_by_view[loaded.view_key], root)
     return {
         "dataset": dataset_name(manifest_path),
         "manifest": f"{dataset_name(manifest_path)}/{manifest_path.name}",

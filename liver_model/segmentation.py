@@ -52,7 +52,7 @@ class SegmentationMaps:
 def slice_maps(model: LoadedModel, prepared: PreparedSlice) -> SegmentationMaps | None:
     """``model``'s maps of ``prepared`` on the full slice, or None if it predicts no map.
 
-    ``prepared`` must come from ``prepare(slice, model.input_size)``.
+    ``prepared`` must come from ``model.prepare(slice)`` (the model's own view of the slice).
     """
     if not model.has_maps:
         return None

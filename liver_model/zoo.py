@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from liver_model.errors import ModelNotFound
-from liver_model.preprocessing import PREPROCESSING_VERSION
+from liver_model.liver_view import prepare_liver_view
+from liver_model.preprocessing import PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare
 from liver_model.registry import get_architecture
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -52,6 +54,13 @@ class ModelCard:
                           "float32 RGB 0..255; normalisation is a layer inside the model")
     preprocessing_version: int = 1
     """``PREPROCESSING_VERSION`` the model was trained with; cards older than the field are 1."""
+    view: str = "body"
+    """"body": prepare's body crop. "liver": the square around the liver that :attr:`locator`
+    finds (:mod:`liver_model.liver_view`); the model was trained on boxes around the reference
+    liver."""
+    locator: str | None = None
+    """model_id of the body-view segmentation model whose liver map places a liver-view model's
+    box; it must be shipped beside it."""
     tumour_map_weight: float = 0.0
     """Weight of the tumour-map loss during training (0: trained on slice labels only)."""
     seed: int = 0
@@ -89,6 +98,8 @@ class LoadedModel:
     model_id: str
     keras_model: keras.Model
     card: ModelCard
+    locator: LoadedModel | None = None
+    """The loaded :attr:`ModelCard.locator` of a liver-view model; None for body-view models."""
     _predict: Any = field(default=None, repr=False)
     _maps: Any = field(default=None, repr=False)
 
@@ -138,6 +149,34 @@ class LoadedModel:
     def input_size(self) -> int:
         return self.card.input_size
 
+    @property
+    def view_key(self) -> str:
+        """Equal for two models exactly when :meth:`prepare` gives them the same input."""
+        if self.locator is None:
+            return str(self.input_size)
+        return f"{self.input_size}:liver:{self.locator.model_id}"
+
+    def prepare(self, ct: SliceLike, body: PreparedSlice | None = None) -> PreparedSlice:
+        """The slice as this model sees it: what predictions, maps and explanations must use.
+
+        Body-view models: :func:`liver_model.preprocessing.prepare`. Liver-view models: the
+        locator's liver map on its own body crop (``body``, if the caller has it already)
+        places the box (:func:`liver_model.liver_view.prepare_liver_view`).
+        """
+        if self.locator is None:
+            return prepare(ct, self.input_size)
+        if body is None or body.size != self.locator.input_size:
+            body = prepare(ct, self.locator.input_size)
+        liver = self.locator.predict_maps(body.tensor)[LIVER_MAP_LAYER][0]
+        return prepare_liver_view(ct, self.input_size, liver, body)
+
+    def prepare_batch(self, slices: Sequence[SliceLike]) -> np.ndarray:
+        """Stack :meth:`prepare` tensors into a float32 (N, size, size, 3) batch."""
+        size = self.input_size
+        if not slices:
+            return np.zeros((0, size, size, 3), np.float32)
+        return np.stack([self.prepare(s).tensor for s in slices])
+
     def predict_proba(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """p(tumour) (N,) for float32 (N, S, S, 3) 0..255 tensors from ``prepare``.
 
@@ -153,6 +192,7 @@ class LoadedModel:
 
 #: Map layers a model may expose, liver first (see :meth:`LoadedModel.predict_maps`).
 MAP_LAYERS = ("seg_liver_logits", "seg_tumour_logits", "tumour_logit_map")
+LIVER_MAP_LAYER = MAP_LAYERS[0]
 TUMOUR_MAP_LAYERS = {"seg_tumour_logits", "tumour_logit_map"}
 
 
@@ -184,8 +224,13 @@ def list_shipped_models(models_dir: Path = DEFAULT_MODELS_DIR) -> list[ModelCard
             if (d / CARD_FILE).is_file() and (d / WEIGHTS_FILE).is_file()]
 
 
-def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR) -> LoadedModel:
-    """Rebuild ``model_id`` from the registry and load its weights."""
+def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR,
+               load_locator: Callable[[str], LoadedModel] | None = None) -> LoadedModel:
+    """Rebuild ``model_id`` from the registry and load its weights.
+
+    A liver-view model's locator is loaded with ``load_locator`` (the app passes its cached
+    loader, so the locator is one shared model), by default with this function.
+    """
     model_dir = Path(models_dir) / model_id
     weights = model_dir / WEIGHTS_FILE
     if not weights.is_file():
@@ -198,9 +243,21 @@ def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR) -> LoadedMo
             f"{card.preprocessing_version}, but this LiverLens prepares them with version "
             f"{PREPROCESSING_VERSION}; its predictions would not be trustworthy. Retrain it "
             f"with `python -m liver_model train`.")
+    locator = None
+    if card.view == "liver":
+        if not card.locator:
+            raise ModelNotFound(f"Model '{model_id}' looks at the liver view but its card names "
+                                "no locator model to find the liver.")
+        load = load_locator or (lambda name: load_model(name, models_dir))
+        locator = load(card.locator)
+        if LIVER_MAP_LAYER not in locator.predict_maps(np.zeros((1, locator.input_size,
+                                                                 locator.input_size, 3))):
+            raise ModelNotFound(f"Locator '{card.locator}' of '{model_id}' predicts no liver map.")
+    elif card.view != "body":
+        raise ModelNotFound(f"Model '{model_id}' has an unknown input view '{card.view}'.")
     model = get_architecture(card.architecture).build(card.input_size)
     model.load_weights(weights)
-    return LoadedModel(model_id=model_id, keras_model=model, card=card)
+    return LoadedModel(model_id=model_id, keras_model=model, card=card, locator=locator)
 
 
 def save_weights(model: keras.Model, path: Path, *, dtype: str = "float32") -> None:

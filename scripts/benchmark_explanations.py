@@ -24,7 +24,6 @@ sys.path.insert(0, str(REPO))
 from liver_model.explain import METHODS, explain  # noqa: E402
 from liver_model.io import load_slice  # noqa: E402
 from liver_model.manifest import dataset_name, read_manifest  # noqa: E402
-from liver_model.preprocessing import prepare  # noqa: E402
 from liver_model.splits import split_for_manifest  # noqa: E402
 from liver_model.zoo import list_shipped_models, load_model  # noqa: E402
 
@@ -55,7 +54,7 @@ def time_methods(model_ids: list[str], methods: list[str], presets: list[str], s
     print(f"{'model':<28} {'method':<11} {'preset':<9} {'median':>8} {'min':>8} {'target':>7}")
     for model_id in model_ids:
         model = load_model(model_id)
-        prepared = prepare(ct, model.input_size)
+        prepared = model.prepare(ct)
         for method in methods:
             spec = METHODS[method]
             for preset in presets:

@@ -35,7 +35,6 @@ from liver_model.io import load_slice, load_slices, read_dicom_series  # noqa: E
 from liver_model.manifest import read_manifest  # noqa: E402
 from liver_model.masks import load_label_mask  # noqa: E402
 from liver_model.measurements import diameters, measure_slice  # noqa: E402
-from liver_model.preprocessing import prepare  # noqa: E402
 from liver_model.registry import get_architecture  # noqa: E402
 from liver_model.report import build_slice_report, build_volume_report, render_pdf, report_json  # noqa: E402
 from liver_model.segmentation import slice_maps  # noqa: E402
@@ -66,7 +65,7 @@ def lits_agreement(data: Path, models: list) -> None:
             if reference is None:
                 continue
             truth_sizes.append(reference)
-            found = largest_long_axis(slice_maps(model, prepare(ct, model.input_size)).tumour_mask())
+            found = largest_long_axis(slice_maps(model, model.prepare(ct)).tumour_mask())
             if found is None:
                 missed += 1
             else:
@@ -107,7 +106,7 @@ def ircad_mm_checks(data: Path, models: list) -> None:
         diffs = []
         for _, row in rows.iterrows():
             ct, mask = load_slice(row["path"]), load_label_mask(row["mask_path"])
-            liver = slice_maps(model, prepare(ct, model.input_size)).liver_mask()
+            liver = slice_maps(model, model.prepare(ct)).liver_mask()
             if liver is not None and liver.any():
                 diffs.append(abs(diameters(liver, ct.spacing_mm)[0] - diameters(mask.liver, ct.spacing_mm)[0]))
         if diffs:

@@ -50,14 +50,19 @@ def _threshold(model: ModelLike) -> float:
     return float(model.card.threshold) if isinstance(model, LoadedModel) else 0.5
 
 
-def as_prepared(ct: SliceInput, size: int) -> PreparedSlice:
-    """The slice as this model sees it; a PreparedSlice of another size is an error, not resized."""
+def as_prepared(ct: SliceInput, model: ModelLike) -> PreparedSlice:
+    """The slice as ``model`` sees it; a PreparedSlice of another size is an error, not resized.
+
+    A shipped model prepares through :meth:`LoadedModel.prepare` (its own view: body crop, or the
+    located liver box); a bare Keras model gets the body crop.
+    """
+    size = model_adapter(model).input_size
     if isinstance(ct, PreparedSlice):
         if ct.size != size:
             raise ExplanationError(f"This slice was prepared at {ct.size} px but the model "
                                    f"takes {size} px.")
         return ct
-    return prepare(ct, size)
+    return model.prepare(ct) if isinstance(model, LoadedModel) else prepare(ct, size)
 
 
 def slice_heatmap(prepared: PreparedSlice, model_map: np.ndarray) -> np.ndarray:
@@ -88,7 +93,7 @@ def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tum
     adapter = model_adapter(model)
     if spec.needs_conv_layer and adapter.cam_layer is None:
         raise ExplanationError(f"{spec.label} needs a spatial layer, and this model has none.")
-    prepared = as_prepared(ct, adapter.input_size)
+    prepared = as_prepared(ct, model)
     x = prepared.tensor
 
     start = time.perf_counter()

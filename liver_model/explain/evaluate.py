@@ -24,11 +24,11 @@ from scipy import ndimage
 
 from liver_model.explain import quality
 from liver_model.explain.base import METHODS, Explanation
-from liver_model.explain.engine import ModelLike, explain, model_adapter
+from liver_model.explain.engine import ModelLike, as_prepared, explain, model_adapter
 from liver_model.explain.sanity import model_randomisation_check, randomised_model
 from liver_model.io import load_slice
 from liver_model.masks import load_label_mask
-from liver_model.preprocessing import PreparedSlice, prepare
+from liver_model.preprocessing import PreparedSlice
 from liver_model.segmentation import slice_maps
 from liver_model.slices import CTSlice
 
@@ -196,8 +196,7 @@ def evaluate_explanations(models: Mapping[str, ModelLike], slices: Sequence[Eval
                     "models": {}, "chance": {}, "own_tumour_slices": {}}
     chance_rows: dict[str, list[dict[str, float]]] = {}
     for model_id, model in models.items():
-        size = model_adapter(model).input_size
-        prepared = [prepare(item.ct, size) for item in slices]
+        prepared = [as_prepared(item.ct, model) for item in slices]
         chance_rows[model_id] = [chance_levels(p, item, tolerance_px)
                                  for p, item in zip(prepared, slices)]
         own = [own_tumour_mask(model, p) for p in prepared]

@@ -25,7 +25,7 @@ from liver_model.explain.quality import energy_pointing
 from liver_model.findings import ExplanationSummary, Findings, ModelResult, write_findings
 from liver_model.masks import LabelMask
 from liver_model.measurements import SliceMeasurements, measure_slice
-from liver_model.preprocessing import PreparedSlice, prepare, prepare_batch
+from liver_model.preprocessing import PreparedSlice
 from liver_model.report.figures import display_image, probability_chart
 from liver_model.report.provenance import (expected_performance, report_date, software_version,
                                            weights_sha256)
@@ -119,17 +119,16 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
                        explainer: Explainer = default_explainer, opacity: float = 0.45,
                        colour_map: str = "jet") -> SliceReport:
     """Predict, map, measure, explain and describe one slice with every model in ``models``."""
-    prepared: dict[int, PreparedSlice] = {}
+    prepared: dict[str, PreparedSlice] = {}
 
-    def prep(size: int) -> PreparedSlice:
-        if size not in prepared:
-            prepared[size] = prepare(ct, size)
-        return prepared[size]
+    def prep(model: LoadedModel) -> PreparedSlice:
+        if model.view_key not in prepared:
+            prepared[model.view_key] = model.prepare(ct)
+        return prepared[model.view_key]
 
-    rows = tuple(_model_row(m, float(m.predict_proba(prep(m.input_size).tensor)[0])) for m in models)
-    maps = [found for m in models if (found := slice_maps(m, prep(m.input_size))) is not None]
-    crop_sides = {m.model_id: prep(m.input_size).crop_box[2] - prep(m.input_size).crop_box[0]
-                  for m in models}
+    rows = tuple(_model_row(m, float(m.predict_proba(prep(m).tensor)[0])) for m in models)
+    maps = [found for m in models if (found := slice_maps(m, prep(m))) is not None]
+    crop_sides = {m.model_id: prep(m).crop_box[2] - prep(m).crop_box[0] for m in models}
     measurements = _measure_all(ct, reference, maps, crop_sides)
     primary = measurements[0] if measurements else None
     lesion = _primary_mask(reference, maps, primary)
@@ -173,13 +172,14 @@ def build_volume_report(slices: Sequence[CTSlice], models: Sequence[LoadedModel]
 
 def _stack_probabilities(models: Sequence[LoadedModel], slices: Sequence[CTSlice],
                          batch: int = 32) -> dict[str, list[float]]:
-    """p(tumour) of every slice by every model; slices are prepared once per input size."""
+    """p(tumour) of every slice by every model; slices are prepared once per model view."""
     out: dict[str, list[float]] = {m.model_id: [] for m in models}
     for start in range(0, len(slices), batch):
         chunk = list(slices[start:start + batch])
-        tensors = {size: prepare_batch(chunk, size) for size in {m.input_size for m in models}}
+        views = {m.view_key: m for m in models}
+        tensors = {key: m.prepare_batch(chunk) for key, m in views.items()}
         for m in models:
-            out[m.model_id] += m.predict_proba(tensors[m.input_size]).tolist()
+            out[m.model_id] += m.predict_proba(tensors[m.view_key]).tolist()
     return out
 
 
@@ -258,7 +258,7 @@ def _overlays(models: Sequence[LoadedModel], prep: Callable[[int], PreparedSlice
                                    unavailable=reason))
                 continue
             try:
-                exp = explainer(model, prep(model.input_size), method, method_params)
+                exp = explainer(model, prep(model), method, method_params)
             except LiverLensError as err:  # one method failing on one model leaves the rest
                 out.append(Overlay(model.model_id, method, spec.label, method_params, 0.0, False, None,
                                    unavailable=str(err)))
