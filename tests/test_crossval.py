@@ -3,6 +3,7 @@ Dice and lesion detection, and one end-to-end run of ``python -m liver_model cv`
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,12 @@ import pytest
 from liver_model import cv_metrics
 from liver_model.__main__ import main
 from liver_model.crossval import CVData, located_views, patient_folds
+from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
 from liver_model.segmentation_metrics import detection_by_size, dice, lesion_hits
+from liver_model.zoo import DEFAULT_MODELS_DIR, load_model
+
+LOCATOR = "efficientnet_lite0_unet"
 
 
 def _synthetic_patients(n_patients: int, slices: int, separation: float, seed: int = 0):
@@ -125,8 +130,10 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     # The liver view: trained on reference liver boxes, each held-out slice seen through the box
     # that the body run's out-of-fold liver map (the locator) gives.
     liver_out, liver_work = tmp_path / "cv_liver.json", tmp_path / "work_liver"
+    shipped = tmp_path / "models"
     liver_argv = argv[:-4] + ["--out", str(liver_out), "--work-dir", str(liver_work),
-                              "--view", "liver", "--locator-dir", str(work)]
+                              "--view", "liver", "--locator-dir", str(work),
+                              "--ship", str(shipped / "liver_view"), "--locator-model", LOCATOR]
     assert main(liver_argv) == 0
     liver_report = json.loads(liver_out.read_text())
     assert liver_report["config"]["view"] == "liver" and liver_report["locator"] == "work"
@@ -135,6 +142,13 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
         assert located["images"].shape == (len(subset), 64, 64, 3)
         sides = located["boxes"][:, 2] - located["boxes"][:, 0]
         assert (sides == located["boxes"][:, 3] - located["boxes"][:, 1]).all() and (sides > 0).all()
+    # The shipped liver-view model loads beside its locator and predicts a real slice.
+    shutil.copytree(DEFAULT_MODELS_DIR / LOCATOR, shipped / LOCATOR)
+    loaded = load_model("liver_view", shipped)
+    assert loaded.card.view == "liver" and loaded.locator.model_id == LOCATOR
+    assert "liver_view" in loaded.card.preprocessing and loaded.card.cross_validation["n_folds"] == 2
+    ct = load_row_slice(subset["path"].iloc[0])
+    assert 0.0 <= loaded.predict_proba(loaded.prepare(ct).tensor)[0] <= 1.0
 
 
 def test_a_locator_cross_validated_on_other_folds_is_refused(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--locator-dir", type=Path, default=None,
                         help="work dir of a body-view CV run on the same folds: its out-of-fold "
                              "liver maps place each held-out slice's liver box (--view liver)")
+    parser.add_argument("--locator-model", default="efficientnet_lite0_unet",
+                        help="shipped body-view model that places a shipped liver-view model's box")
     parser.add_argument("--seed", type=int, default=42, help="training seed")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke runs only")
     parser.add_argument("--out", required=True, type=Path, help="report JSON to write")
@@ -82,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
     if args.ship is not None:
         from liver_model.training.ship import ship
 
-        data = load_cv_data(args.manifest, config.size)
+        data = load_cv_data(args.manifest, config.size, view=config.view)
         try:
             report_path = str(args.out.resolve().relative_to(REPO))
         except ValueError:
             report_path = args.out.name
         card = ship(spec, data, config, report, report_path, args.ship,
-                    weights_dtype=args.weights_dtype, log=log)
+                    weights_dtype=args.weights_dtype, log=log,
+                    locator=args.locator_model if config.view == "liver" else None)
         log(f"shipped {card.model_id}: {card.training_time_s / 60:.1f} min, threshold "
             f"{card.threshold:.4f} -> {args.ship}")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from liver_model.crossval import CVData
-from liver_model.preprocessing import PREPROCESSING_VERSION
+from liver_model.preprocessing import LIVER_VIEW_VERSION, PREPROCESSING_VERSION
 from liver_model.registry import ArchSpec
 from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, set_calibration
 from liver_model.training.synthetic_examples import add_synthetic_examples
@@ -38,8 +38,14 @@ def card_summary(report: dict[str, Any], report_path: str) -> dict[str, Any]:
 
 def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[str, Any],
          report_path: str, out_dir: Path, *, weights_dtype: str = "float16",
-         log=lambda line: print(line, flush=True)) -> ModelCard:
-    """Train on all of ``data``, calibrate from ``report``, write ``out_dir`` (weights + card)."""
+         locator: str | None = None, log=lambda line: print(line, flush=True)) -> ModelCard:
+    """Train on all of ``data``, calibrate from ``report``, write ``out_dir`` (weights + card).
+
+    A liver-view recipe (``config.view == "liver"``) takes ``data`` in the liver view and needs
+    ``locator``: the shipped body-view model whose liver map places the box in the app.
+    """
+    if config.view == "liver" and not locator:
+        raise ValueError("a liver-view model needs the id of its shipped locator model")
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     images, liver, tumour = add_synthetic_examples(
@@ -63,6 +69,13 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
             if config.init == "imagenet" else "random (Keras default initialisers)"),
         cam_layer=spec.cam_layer, is_transformer=spec.is_transformer,
         preprocessing_version=PREPROCESSING_VERSION,
+        view=config.view, locator=locator if config.view == "liver" else None,
+        **({"preprocessing": (
+            "liver_model.liver_view.prepare_liver_view (version "
+            f"{LIVER_VIEW_VERSION}): the square around the liver that `{locator}` predicts "
+            "(15 % margin, at most 3x closer than the body crop; the body crop where it finds "
+            "too little liver), then prepare(): area resize, float32 RGB 0..255")}
+           if config.view == "liver" else {}),
         file_size_bytes=weights.stat().st_size, weights_dtype=weights_dtype,
         training_data={"manifests": list(data.manifests), "split": "every patient (see CV)",
                        "all": {"slices": int(len(data.labels)),
@@ -82,9 +95,13 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
                f"{config.synthetic_lesions:g}, copy-paste {config.copy_paste:g} per tumour-free "
                f"liver slice). Probabilities: Platt scaling fitted on the out-of-fold scores "
                f"(slope {calibration['slope']:.3f}, intercept {calibration['intercept']:.3f}). "
-               f"Input {config.size} px after the body crop, maps at {config.size // 2} px: a "
-               "512 px slice shrinks ~3x, so lesions under ~10 mm are often missed (see the "
-               "detection-by-size table). Weights stored as " + weights_dtype + "."),
+               + (f"Input {config.size} px after the body crop, maps at {config.size // 2} px: a "
+                  "512 px slice shrinks ~3x, so lesions under ~10 mm are often missed (see the "
+                  "detection-by-size table). " if config.view == "body" else
+                  f"Input {config.size} px of the liver box (a median 1.8x closer than the body "
+                  f"crop), maps at {config.size // 2} px; two models run per slice (the locator, "
+                  "then this one). ")
+               + "Weights stored as " + weights_dtype + "."),
     )
     write_card(out_dir, card)
     return card
