@@ -168,9 +168,10 @@ def _explanation_entry(model_id: str, file_sha: str, index_in_file: int, method:
 
     loaded = get_model(model_id)
     prepared = model_input(model_id, file_sha, index_in_file, _ct)
+    known = {"target": target, "p_tumour": slice_probability(model_id, file_sha, index_in_file, _ct)}
     spec = METHODS[method]
     if spec.relative_cost < PROGRESS_MIN_COST:
-        return _compact(explain(loaded, prepared, method, target=target, **dict(params)))
+        return _compact(explain(loaded, prepared, method, **known, **dict(params)))
     bar = st.progress(0.0, text=f"{spec.label} on {model_id}...")
     shown = [0.0]
 
@@ -182,7 +183,7 @@ def _explanation_entry(model_id: str, file_sha: str, index_in_file: int, method:
             bar.progress(done, text=f"{spec.label} on {model_id}: {done:.0%}")
 
     try:
-        return _compact(explain(loaded, prepared, method, target=target, progress=report, **dict(params)))
+        return _compact(explain(loaded, prepared, method, progress=report, **known, **dict(params)))
     finally:
         bar.empty()
 

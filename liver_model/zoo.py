@@ -171,11 +171,22 @@ class LoadedModel:
         return prepare_liver_view(ct, self.input_size, liver, body)
 
     def prepare_batch(self, slices: Sequence[SliceLike]) -> np.ndarray:
-        """Stack :meth:`prepare` tensors into a float32 (N, size, size, 3) batch."""
+        """Stack :meth:`prepare` tensors into a float32 (N, size, size, 3) batch.
+
+        A liver-view model's locator runs once on the whole batch of body crops (a volume of
+        hundreds of slices would otherwise pay one locator call per slice).
+        """
         size = self.input_size
         if not slices:
             return np.zeros((0, size, size, 3), np.float32)
-        return np.stack([self.prepare(s).tensor for s in slices])
+        if self.locator is None:
+            return np.stack([self.prepare(s).tensor for s in slices])
+        bodies = [prepare(s, self.locator.input_size) for s in slices]
+        livers = np.concatenate([
+            self.locator.predict_maps(np.stack([b.tensor for b in bodies[i:i + LOCATOR_BATCH]]))[
+                LIVER_MAP_LAYER] for i in range(0, len(bodies), LOCATOR_BATCH)])
+        return np.stack([prepare_liver_view(s, size, liver, body).tensor
+                         for s, liver, body in zip(slices, livers, bodies)])
 
     def predict_proba(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """p(tumour) (N,) for float32 (N, S, S, 3) 0..255 tensors from ``prepare``.
@@ -193,6 +204,8 @@ class LoadedModel:
 #: Map layers a model may expose, liver first (see :meth:`LoadedModel.predict_maps`).
 MAP_LAYERS = ("seg_liver_logits", "seg_tumour_logits", "tumour_logit_map")
 LIVER_MAP_LAYER = MAP_LAYERS[0]
+#: Body crops per locator call in :meth:`LoadedModel.prepare_batch` (bounded activation memory).
+LOCATOR_BATCH = 32
 TUMOUR_MAP_LAYERS = {"seg_tumour_logits", "tumour_logit_map"}
 
 

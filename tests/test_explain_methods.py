@@ -212,6 +212,13 @@ def test_predicted_target_follows_the_threshold(models, tumour_slice, family):
     result = explain(models[family], prepared, "gradcam", target="predicted")
     assert result.target_class == ("tumour" if p_tumour >= 0.5 else "normal")
     assert result.probability >= 0.5
+    # A caller that already has p(tumour) (the app caches it) passes it: same map, same call.
+    given = explain(models[family], prepared, "gradcam", target="predicted", p_tumour=p_tumour)
+    assert given.target_class == result.target_class
+    assert given.probability == pytest.approx(result.probability, abs=1e-5)
+    np.testing.assert_allclose(given.heatmap, result.heatmap, atol=1e-5)
+    flipped = explain(models[family], prepared, "gradcam", target="predicted", p_tumour=1 - p_tumour)
+    assert flipped.target_class != result.target_class, "the given probability must be the one used"
 
 
 @pytest.mark.parametrize("method", ["lime", "shap"])

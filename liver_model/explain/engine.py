@@ -76,12 +76,14 @@ def slice_heatmap(prepared: PreparedSlice, model_map: np.ndarray) -> np.ndarray:
 
 def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tumour",
             progress: Progress | None = None, preset: str | None = None,
-            **params: Any) -> Explanation:
+            p_tumour: float | None = None, **params: Any) -> Explanation:
     """Explain ``model``'s output on ``ct`` with ``method`` (a key of :data:`METHODS`).
 
     ``target``: "tumour", "normal" or "predicted" (the class the model predicts at its card's
     threshold). ``preset``: "fast" (default) or "thorough"; keyword ``params`` override it.
     ``progress`` gets the fraction done (slow methods report several times, all report 1.0).
+    ``p_tumour``: the model's probability for this slice when the caller has it already (the app
+    caches it); saves a forward pass, about a tenth of an upload's CPU.
     """
     if method not in METHODS:
         raise ExplanationError(f"Unknown explanation method '{method}'. "
@@ -97,7 +99,8 @@ def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tum
     x = prepared.tensor
 
     start = time.perf_counter()
-    p_tumour = float(adapter.predict_proba(x[None])[0])
+    if p_tumour is None:
+        p_tumour = float(adapter.predict_proba(x[None])[0])
     if target == "predicted":
         target = "tumour" if p_tumour >= _threshold(model) else "normal"
     raw = IMPLEMENTATIONS[method](adapter, x, target, run_params, progress)
