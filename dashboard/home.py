@@ -87,6 +87,8 @@ def render() -> None:
                             f"{card.training_time_s / 60:.1f} min on {card.hardware or 'unknown hardware'}; "
                             f"seed {card.seed}. Threshold {card.threshold:.3f}: {card.threshold_rule}")
                 st.markdown(summaries.threshold_sentence(card))
+                if note := summaries.view_note(card):
+                    st.markdown(note)
                 if card.notes:
                     st.caption(card.notes)
     st.subheader("Pages")

@@ -53,6 +53,8 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any]) -> s
             st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): {call}{tag}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {thresholds[card.model_id]:.3f}")
             st.caption(summaries.threshold_sentence(card))
+            if note := summaries.view_note(card):
+                st.caption(note)
     return result
 
 

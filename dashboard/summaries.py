@@ -25,6 +25,18 @@ def is_label_only(card: Any) -> bool:
     return not get_architecture(card.architecture).segmentation and card.tumour_map_weight <= 0
 
 
+def view_note(card: Any) -> str | None:
+    """Where a liver-view model looks, for its caption; None for models that see the body crop.
+
+    A reader comparing two calls must know that one model saw the whole abdomen and the other
+    only the liver, as another model outlined it: a liver that model misses is never examined.
+    """
+    if getattr(card, "view", "body") != "liver":
+        return None
+    return (f"Sees the liver only: the square around the liver that {card.locator} outlines, "
+            "about 1.8x closer than the body crop (the whole body crop where it finds no liver).")
+
+
 def threshold_sentence(card: Any) -> str:
     """What the card's threshold means for a reader, and how trustworthy that estimate is.
 

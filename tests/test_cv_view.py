@@ -50,6 +50,12 @@ def test_threshold_sentence_says_what_the_threshold_finds_and_whether_it_was_cro
     assert "not cross-validated" in summaries.threshold_sentence(card(LABEL_ARCH))
 
 
+def test_a_liver_view_model_says_which_model_finds_the_liver_it_sees() -> None:
+    assert summaries.view_note(card(SEGMENTATION_ARCH)) is None
+    note = summaries.view_note(card(SEGMENTATION_ARCH, view="liver", locator="lite0_locator"))
+    assert note is not None and "lite0_locator" in note and "liver only" in note
+
+
 def test_only_models_trained_on_labels_alone_are_shortcut_baselines() -> None:
     assert summaries.is_label_only(card(LABEL_ARCH))
     assert not summaries.is_label_only(card(LABEL_ARCH, tumour_map_weight=0.5))
