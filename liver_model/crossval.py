@@ -135,6 +135,24 @@ def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int
     return folds
 
 
+def view_coverage(data: CVData, boxes: np.ndarray) -> dict[str, float | int]:
+    """How much of the reference tumour the views keep: a lesion outside its slice's box is lost.
+
+    Counted on the full-resolution reference masks of every tumour slice.
+    """
+    inside = total = lost_slices = 0
+    for row in np.flatnonzero(data.labels == 1):
+        tumour = load_label_mask(data.frame["mask_path"].iloc[row]).tumour
+        y0, x0, y1, x1 = (int(v) for v in boxes[row])
+        kept = int(tumour[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].sum())
+        inside, total = inside + kept, total + int(tumour.sum())
+        lost_slices += kept == 0
+    narrower = (boxes[:, 2] - boxes[:, 0]) < (data.boxes[:, 2] - data.boxes[:, 0])
+    return {"slices_through_a_liver_box": int(narrower.sum()), "n_slices": int(len(boxes)),
+            "tumour_pixels_inside": inside / max(total, 1),
+            "tumour_slices_with_no_tumour_inside": int(lost_slices)}
+
+
 def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int) -> np.ndarray:
     return np.flatnonzero(fold_of_row != fold)
 
@@ -313,6 +331,7 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
         "manifests": list(data.manifests),
         "n_folds": n_folds, "fold_seed": fold_seed,
         "locator": None if locator_dir is None else Path(locator_dir).name,
+        "view_coverage": view_coverage(data, boxes),
         "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
         "n_slices": n, "n_tumour_slices": int(data.labels.sum()),
         "n_patients": len(assignment),

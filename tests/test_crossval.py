@@ -123,6 +123,7 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
         assert key in report
     assert report["pooled"]["roc_auc"]["ci95_low"] <= report["pooled"]["roc_auc"]["ci95_high"]
     assert report["segmentation"]["lesion_detection"]["n_lesions"] > 0
+    assert report["view_coverage"]["tumour_pixels_inside"] == 1.0  # the body crop cuts no tumour
     assert len(report["slices"]) == len(subset)
     assert main(argv) == 0
     assert (work / "progress.log").read_text().count("read back") == 2
@@ -138,6 +139,8 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     liver_report = json.loads(liver_out.read_text())
     assert liver_report["config"]["view"] == "liver" and liver_report["locator"] == "work"
     assert liver_report["folds"] == report["folds"]
+    coverage = liver_report["view_coverage"]
+    assert 0.0 <= coverage["tumour_pixels_inside"] <= 1.0 and coverage["n_slices"] == len(subset)
     with np.load(liver_work / "located_views.npz") as located:
         assert located["images"].shape == (len(subset), 64, 64, 3)
         sides = located["boxes"][:, 2] - located["boxes"][:, 0]
