@@ -85,16 +85,18 @@ def summary_table(model_id: str, report: Mapping[str, Any]) -> pd.DataFrame:
 
 def report_caption(report: Mapping[str, Any]) -> str:
     """What the CV numbers rest on: folds, patients, slices, manifests and the recipe (epochs, input
-    size, initialisation, added lesions), so that two recipes of one architecture (an ablation
+    size, view, initialisation, added lesions), so that two recipes of one architecture (an ablation
     report next to the shipped one) can be told apart."""
     config = report.get("config") or {}
     added = [f"{config[key]:g} {label} per tumour-free liver slice"
              for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "copy-pasted lesions"))
              if config.get(key)]
+    view = ("body crop" if config.get("view", "body") == "body" else
+            f"liver view (box from the out-of-fold liver maps of {report.get('locator', '?')})")
     return (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
             f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
             f"{', '.join(report.get('manifests', []))}; {config.get('epochs', '?')} epochs per fold, "
-            f"{config.get('size', '?')} px, {config.get('init', '?')} initialisation"
+            f"{config.get('size', '?')} px {view}, {config.get('init', '?')} initialisation"
             f"{'; ' + ', '.join(added) if added else ''}. Intervals: bootstrap over patients.")
 
 

@@ -136,6 +136,9 @@ def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
     caption = cv_view.report_caption(ablation)
     assert "scratch initialisation" in caption
     assert "0.5 copy-pasted lesions per tumour-free liver slice" in caption and "synthetic" not in caption
+    assert "192 px body crop" in caption
+    liver = cv_view.report_caption({**REPORT, "config": {"size": 192, "view": "liver"}, "locator": "cv_lite0"})
+    assert "192 px liver view (box from the out-of-fold liver maps of cv_lite0)" in liver
 
 
 def test_cv_lesion_dice_and_calibration_reshaping() -> None:
