@@ -135,6 +135,17 @@ def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int
     return folds
 
 
+def describe_locator(locator_dir: Path) -> str:
+    """The locator run in words (its architecture and recipe when its report lies in its work dir)."""
+    report = locator_dir / "report.json"
+    if not report.is_file():
+        return locator_dir.name
+    locator = json.loads(report.read_text())
+    config = locator.get("config", {})
+    return (f"{locator.get('architecture', '?')} ({config.get('init', '?')}, copy-paste "
+            f"{config.get('copy_paste', 0):g}; CV work dir {locator_dir.name})")
+
+
 def view_coverage(data: CVData, boxes: np.ndarray) -> dict[str, float | int]:
     """How much of the reference tumour the views keep: a lesion outside its slice's box is lost.
 
@@ -330,7 +341,7 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
         "config": dataclasses.asdict(config),
         "manifests": list(data.manifests),
         "n_folds": n_folds, "fold_seed": fold_seed,
-        "locator": None if locator_dir is None else Path(locator_dir).name,
+        "locator": None if locator_dir is None else describe_locator(Path(locator_dir)),
         "view_coverage": view_coverage(data, boxes),
         "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
         "n_slices": n, "n_tumour_slices": int(data.labels.sum()),
