@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import cv_view
-from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence
+from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence, view_note
 from liver_model.manifest import read_manifest
 from liver_model.registry import get_architecture
 from liver_model.zoo import list_shipped_models
@@ -170,6 +170,9 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
     # Under each call, what its threshold means; label-only models are tagged as shortcut baselines.
     for card in list_shipped_models():
         assert threshold_sentence(card) in shown
+    # A liver-view model says which model finds the liver it looks at (one is shipped).
+    notes = [view_note(c) for c in list_shipped_models() if view_note(c)]
+    assert notes and all(note in shown for note in notes)
     assert shown.count(SHORTCUT_BASELINE) == sum(is_label_only(c) for c in list_shipped_models())
     assert f"of {len(model_ids)}** models say tumour" in shown
     bars = [bar.proto.text for bar in at.get("progress")]
