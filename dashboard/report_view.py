@@ -181,8 +181,6 @@ def compare_sentence(reference: SliceMeasurements, model: SliceMeasurements) -> 
 
 def teaching_measurements(ref: SliceRef, mask: LabelMask | None, card: Any) -> None:
     """The reference mask's measurements beside the model's own (when it predicts a map)."""
-    from liver_model.segmentation import slice_maps
-
     st.markdown("**4. Measure the lesion: the model against the reference**")
     common = dict(hu=ref.ct.hu, hu_calibrated=ref.ct.hu_calibrated, spacing_mm=ref.ct.spacing_mm,
                   body_rgb=ref.ct.rgb)
@@ -190,8 +188,7 @@ def teaching_measurements(ref: SliceRef, mask: LabelMask | None, card: Any) -> N
     if mask is not None:
         measured.append(measure_slice(mask.tumour, mask.liver, source="reference mask",
                                       liver_source="reference mask", **common))
-    model = caching.get_model(card.model_id)
-    maps = slice_maps(model, model.prepare(ref.ct))
+    maps = caching.segmentation_maps(card.model_id, ref.file_sha, ref.index_in_file, ref.ct)
     if maps is None:
         st.info(f"{card.model_id} gives one p(tumour) per slice and no tumour map, so it cannot be "
                 "measured; choose a model with a map (e.g. a segmentation model).")

@@ -110,8 +110,7 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
         view = prepare_liver_view(ct, size, liver_maps[row].astype(np.float32), body)
         images[row] = np.rint(view.tensor).astype(np.uint8)
         boxes[row] = view.crop_box
-    log(f"located liver views: {int((boxes != data.boxes).any(axis=1).sum())} of {len(boxes)} "
-        f"slices through a liver box (locator {locator_dir})")
+    log(f"located liver views of {len(boxes)} slices (locator {locator_dir})")
     np.savez(path, images=images, boxes=boxes)
     return images, boxes
 
@@ -158,8 +157,10 @@ def view_coverage(data: CVData, boxes: np.ndarray) -> dict[str, float | int]:
         kept = int(tumour[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].sum())
         inside, total = inside + kept, total + int(tumour.sum())
         lost_slices += kept == 0
-    narrower = (boxes[:, 2] - boxes[:, 0]) < (data.boxes[:, 2] - data.boxes[:, 0])
-    return {"slices_through_a_liver_box": int(narrower.sum()), "n_slices": int(len(boxes)),
+    through_liver_box = (boxes != data.boxes).any(axis=1)
+    closer = (boxes[:, 2] - boxes[:, 0]) < (data.boxes[:, 2] - data.boxes[:, 0])
+    return {"slices_through_a_liver_box": int(through_liver_box.sum()),
+            "slices_closer_than_the_body_crop": int(closer.sum()), "n_slices": int(len(boxes)),
             "tumour_pixels_inside": inside / max(total, 1),
             "tumour_slices_with_no_tumour_inside": int(lost_slices)}
 
@@ -251,8 +252,7 @@ def cross_fitted_operating_point(y: np.ndarray, p: np.ndarray, folds: np.ndarray
 
 
 def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p: np.ndarray,
-              tumour_p: np.ndarray, *, size: int, seed: int,
-              boxes: np.ndarray | None = None) -> dict[str, Any]:
+              tumour_p: np.ndarray, *, size: int, seed: int, boxes: np.ndarray) -> dict[str, Any]:
     """Every number of the CV report from the pooled OOF predictions."""
     y, patients = data.labels, data.frame["patient_id"].to_numpy()
     p_cross = cv_metrics.cross_fitted_calibration(y, score, fold_of_row)
@@ -285,8 +285,7 @@ def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p:
             "patients": fixed, "n_slices": int(on_fixed.sum()),
             "roc_auc": _auc_or_none(y[on_fixed], score[on_fixed]),
             "note": "OOF predictions of the 5 test patients of the earlier fixed split"},
-        "segmentation": full_resolution_agreement(
-            data, size, liver_p, tumour_p, data.boxes if boxes is None else boxes),
+        "segmentation": full_resolution_agreement(data, size, liver_p, tumour_p, boxes),
     }
 
 

@@ -36,4 +36,3 @@ def prepare_liver_view(ct: SliceLike, size: int, liver_map: np.ndarray,
                        body: PreparedSlice) -> PreparedSlice:
     """``prepare(ct, size)`` through the located liver box; the body crop if none was found."""
     return prepare(ct, size, box_from_liver_map(liver_map, body))
-

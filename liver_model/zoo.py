@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from liver_model.errors import ModelNotFound
 from liver_model.liver_view import prepare_liver_view
-from liver_model.preprocessing import PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare
+from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
+                                       prepare_batch)
 from liver_model.registry import get_architecture
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -180,7 +181,7 @@ class LoadedModel:
         if not slices:
             return np.zeros((0, size, size, 3), np.float32)
         if self.locator is None:
-            return np.stack([self.prepare(s).tensor for s in slices])
+            return prepare_batch(slices, size)
         bodies = [prepare(s, self.locator.input_size) for s in slices]
         livers = np.concatenate([
             self.locator.predict_maps(np.stack([b.tensor for b in bodies[i:i + LOCATOR_BATCH]]))[
@@ -263,8 +264,7 @@ def load_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR,
                                 "no locator model to find the liver.")
         load = load_locator or (lambda name: load_model(name, models_dir))
         locator = load(card.locator)
-        if LIVER_MAP_LAYER not in locator.predict_maps(np.zeros((1, locator.input_size,
-                                                                 locator.input_size, 3))):
+        if not _has_layer(locator.keras_model, LIVER_MAP_LAYER):
             raise ModelNotFound(f"Locator '{card.locator}' of '{model_id}' predicts no liver map.")
     elif card.view != "body":
         raise ModelNotFound(f"Model '{model_id}' has an unknown input view '{card.view}'.")

@@ -124,6 +124,7 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert report["pooled"]["roc_auc"]["ci95_low"] <= report["pooled"]["roc_auc"]["ci95_high"]
     assert report["segmentation"]["lesion_detection"]["n_lesions"] > 0
     assert report["view_coverage"]["tumour_pixels_inside"] == 1.0  # the body crop cuts no tumour
+    assert report["view_coverage"]["slices_through_a_liver_box"] == 0
     assert len(report["slices"]) == len(subset)
     assert main(argv) == 0
     assert (work / "progress.log").read_text().count("read back") == 2

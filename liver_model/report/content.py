@@ -174,9 +174,9 @@ def _stack_probabilities(models: Sequence[LoadedModel], slices: Sequence[CTSlice
                          batch: int = 32) -> dict[str, list[float]]:
     """p(tumour) of every slice by every model; slices are prepared once per model view."""
     out: dict[str, list[float]] = {m.model_id: [] for m in models}
+    views = {m.view_key: m for m in models}
     for start in range(0, len(slices), batch):
         chunk = list(slices[start:start + batch])
-        views = {m.view_key: m for m in models}
         tensors = {key: m.prepare_batch(chunk) for key, m in views.items()}
         for m in models:
             out[m.model_id] += m.predict_proba(tensors[m.view_key]).tolist()
@@ -242,7 +242,7 @@ def _unavailable(method: str, model: LoadedModel) -> str | None:
     return None
 
 
-def _overlays(models: Sequence[LoadedModel], prep: Callable[[int], PreparedSlice],
+def _overlays(models: Sequence[LoadedModel], prep: Callable[[LoadedModel], PreparedSlice],
               display: np.ndarray, lesion: np.ndarray | None, methods: Sequence[str],
               params: Mapping[str, dict[str, Any]], explainer: Explainer, opacity: float,
               colour_map: str) -> list[Overlay]:

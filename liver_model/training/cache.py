@@ -28,9 +28,9 @@ from liver_model.preprocessing import (LIVER_VIEW_VERSION, PREPROCESSING_VERSION
                                        liver_view_box, prepare)
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "cache"
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 """Bump when prepare() or what the cache holds changes, so that stale caches are not reused
-(3: liver masks added for the segmentation models)."""
+(3: liver masks added for the segmentation models; 4: crop boxes, and the liver view)."""
 VIEWS = ("body", "liver")
 
 
@@ -62,9 +62,8 @@ def cache_path(manifest_path: Path, size: int, cache_dir: Path = DEFAULT_CACHE_D
     digest = hashlib.sha256()
     digest.update(str(manifest_path).encode())
     digest.update(manifest_path.read_bytes())
-    digest.update(f"{size}:{_CACHE_VERSION}:{PREPROCESSING_VERSION}".encode())
-    if view != "body":  # body-view keys unchanged, so existing caches stay valid
-        digest.update(f"{view}:{LIVER_VIEW_VERSION}".encode())
+    digest.update(f"{size}:{_CACHE_VERSION}:{PREPROCESSING_VERSION}:{view}:{LIVER_VIEW_VERSION}"
+                  .encode())
     return cache_dir / f"{manifest_path.parent.name}_{size}px_{digest.hexdigest()[:12]}.npz"
 
 
@@ -79,11 +78,11 @@ def load_or_build_cache(manifest_path: str | Path, size: int,
     path = cache_path(manifest_path, size, cache_dir, view)
     if path.is_file():
         with np.load(path) as stored:
-            arrays = {k: stored[k] for k in stored.files}
-        if len(arrays["images"]) == len(frame) and "boxes" in arrays:
-            return SliceCache(images=arrays["images"], frame=frame,
-                              tumour_masks=arrays["tumour_masks"],
-                              liver_masks=arrays["liver_masks"], boxes=arrays["boxes"])
+            images, masks, livers, boxes = (stored["images"], stored["tumour_masks"],
+                                            stored["liver_masks"], stored["boxes"])
+        if len(images) == len(frame):
+            return SliceCache(images=images, frame=frame, tumour_masks=masks, liver_masks=livers,
+                              boxes=boxes)
     images = np.empty((len(frame), size, size, 3), np.uint8)
     masks = np.zeros((len(frame), size, size), np.uint8)
     livers = np.zeros((len(frame), size, size), np.uint8)
