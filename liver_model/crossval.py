@@ -251,15 +251,16 @@ def cross_fitted_operating_point(y: np.ndarray, p: np.ndarray, folds: np.ndarray
             "specificity": float((~called[y == 0]).mean())}
 
 
-def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p: np.ndarray,
-              tumour_p: np.ndarray, *, size: int, seed: int, boxes: np.ndarray) -> dict[str, Any]:
-    """Every number of the CV report from the pooled OOF predictions."""
-    y, patients = data.labels, data.frame["patient_id"].to_numpy()
-    p_cross = cv_metrics.cross_fitted_calibration(y, score, fold_of_row)
+def score_summary(y: np.ndarray, score: np.ndarray, patients: np.ndarray, folds: np.ndarray, *,
+                  seed: int) -> dict[str, Any]:
+    """The numbers of a CV report that need only the pooled OOF slice scores.
+
+    Shared by a recipe's report (:func:`summarise`) and an ensemble's
+    (:mod:`liver_model.ensemble`), so both are scored, calibrated and thresholded alike.
+    """
+    p_cross = cv_metrics.cross_fitted_calibration(y, score, folds)
     slope, intercept = cv_metrics.fit_platt(y, score)
     threshold_s = cv_metrics.threshold_for_specificity(y, score)
-    liver_pixels = data.liver.reshape(len(y), -1).sum(axis=1).astype(np.float64)
-    prevalence = np.array([y[fold_of_row != f].mean() for f in fold_of_row])
     fixed = _fixed_test_patients()
     on_fixed = np.isin(patients, fixed)
     return {
@@ -270,21 +271,34 @@ def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p:
             **cv_metrics.calibration_summary(y, p_cross)},
         "operating_point": {
             "rule": "lowest threshold with specificity >= 0.90 on out-of-fold predictions",
-            "cross_fitted": cross_fitted_operating_point(y, p_cross, fold_of_row),
+            "cross_fitted": cross_fitted_operating_point(y, p_cross, folds),
             "all_folds": cv_metrics.operating_point(y, score, threshold_s)},
+        # nextafter: Platt scaling can map the threshold and the normal score just below it to
+        # the same float, which would call that normal slice tumour.
         "shipping_calibration": {"slope": slope, "intercept": intercept,
-                                 "threshold_p": float(cv_metrics.apply_platt(
-                                     np.array([threshold_s]), slope, intercept)[0])},
+                                 "threshold_p": float(np.nextafter(cv_metrics.apply_platt(
+                                     np.array([threshold_s]), slope, intercept)[0], np.inf))},
+        "fixed_test_split": {
+            "patients": fixed, "n_slices": int(on_fixed.sum()),
+            "roc_auc": _auc_or_none(y[on_fixed], score[on_fixed]),
+            "note": "OOF predictions of the 5 test patients of the earlier fixed split"},
+    }
+
+
+def summarise(data: CVData, fold_of_row: np.ndarray, score: np.ndarray, liver_p: np.ndarray,
+              tumour_p: np.ndarray, *, size: int, seed: int, boxes: np.ndarray) -> dict[str, Any]:
+    """Every number of the CV report from the pooled OOF predictions."""
+    y, patients = data.labels, data.frame["patient_id"].to_numpy()
+    liver_pixels = data.liver.reshape(len(y), -1).sum(axis=1).astype(np.float64)
+    prevalence = np.array([y[fold_of_row != f].mean() for f in fold_of_row])
+    return {
+        **score_summary(y, score, patients, fold_of_row, seed=seed),
         "baselines": {
             "reference_liver_pixels": {
                 "what": "score = liver pixels of the reference mask (needs the answer's mask)",
                 **cv_metrics.bootstrap_over_patients(y, liver_pixels, patients, seed=seed)},
             "constant": {"what": "p = tumour prevalence of the training folds",
                          "roc_auc": 0.5, "brier": float(np.mean((prevalence - y) ** 2))}},
-        "fixed_test_split": {
-            "patients": fixed, "n_slices": int(on_fixed.sum()),
-            "roc_auc": _auc_or_none(y[on_fixed], score[on_fixed]),
-            "note": "OOF predictions of the 5 test patients of the earlier fixed split"},
         "segmentation": full_resolution_agreement(data, size, liver_p, tumour_p, boxes),
     }
 

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from liver_model.architectures.keras_apps import OUTPUT_LAYER
+from liver_model.architectures.unet import SCORE_LAYER
 from liver_model.errors import ModelNotFound
 from liver_model.liver_view import prepare_liver_view
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
@@ -103,6 +105,7 @@ class LoadedModel:
     """The loaded :attr:`ModelCard.locator` of a liver-view model; None for body-view models."""
     _predict: Any = field(default=None, repr=False)
     _maps: Any = field(default=None, repr=False)
+    _platt: tuple[float, float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         size = self.card.input_size
@@ -127,6 +130,31 @@ class LoadedModel:
                 return {n: tf.sigmoid(o)[..., 0] for n, o in zip(names, outputs)}
 
             self._maps = _maps
+        if _has_layer(model, SCORE_LAYER):
+            kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
+            self._platt = (float(kernel.ravel()[0]), float(bias.ravel()[0]))
+
+    @property
+    def platt(self) -> tuple[float, float] | None:
+        """(slope, intercept) of a segmentation detector's calibration unit
+        (``p = sigmoid(slope * logit(s) + intercept)``); None for models without a slice score."""
+        return self._platt
+
+    def uncalibrated_score(self, p: float | np.ndarray) -> np.ndarray:
+        """The detector's slice score ``s`` (max tumour probability in the liver) behind ``p``.
+
+        Why invert instead of running the model again: an ensemble combines its members' raw
+        scores, which share one scale, while each member's Platt unit squeezes its own scale;
+        the unit is a strictly increasing map, so ``s`` is recovered exactly from the ``p``
+        the app has already cached.
+        """
+        if self._platt is None or self._platt[0] <= 0:
+            raise ModelNotFound(f"Model '{self.model_id}' has no invertible slice-score "
+                                "calibration (only segmentation detectors have one).")
+        slope, intercept = self._platt
+        p64 = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+        logit_s = (np.log(p64) - np.log1p(-p64) - intercept) / slope
+        return 1.0 / (1.0 + np.exp(-logit_s))
 
     @property
     def has_maps(self) -> bool:
