@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,28 @@ def shipped_cards() -> tuple[Any, ...]:
     from liver_model.zoo import list_shipped_models
 
     return tuple(list_shipped_models())
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def shipped_ensembles() -> tuple[Any, ...]:
+    """Cards in ``assets/ensembles`` whose members are all shipped (an ensemble missing a member
+    is not offered: its calibration and threshold were measured with every member)."""
+    from liver_model.ensemble import list_shipped_ensembles
+
+    return tuple(list_shipped_ensembles([c.model_id for c in shipped_cards()]))
+
+
+def ensemble_probability(card: Any, member_probabilities: Mapping[str, float]) -> float:
+    """An ensemble's p(tumour) from its members' (cached) p(tumour): no forward pass of its own.
+
+    Each member's calibration is inverted to its uncalibrated score
+    (:meth:`liver_model.zoo.LoadedModel.uncalibrated_score`), the rule the ensemble was
+    cross-validated with.
+    """
+    from liver_model.ensemble import probability
+
+    return probability(card, {m: float(get_model(m).uncalibrated_score(member_probabilities[m]))
+                              for m in card.members})
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model weights (once per server process)...")

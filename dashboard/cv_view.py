@@ -87,6 +87,12 @@ def report_caption(report: Mapping[str, Any]) -> str:
     """What the CV numbers rest on: folds, patients, slices, manifests and the recipe (epochs, input
     size, view, initialisation, added lesions), so that two recipes of one architecture (an ablation
     report next to the shipped one) can be told apart."""
+    if is_ensemble(report):
+        return (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
+                f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
+                f"{', '.join(report.get('manifests', []))}; ensemble, no training of its own: "
+                f"{report.get('rule', '')}, over the out-of-fold scores of "
+                f"{', '.join(report.get('members', []))} (same folds). Intervals: bootstrap over patients.")
     config = report.get("config") or {}
     added = [f"{config[key]:g} {label} per tumour-free liver slice"
              for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "copy-pasted lesions"))
@@ -98,6 +104,26 @@ def report_caption(report: Mapping[str, Any]) -> str:
             f"{', '.join(report.get('manifests', []))}; {config.get('epochs', '?')} epochs per fold, "
             f"{config.get('size', '?')} px {view}, {config.get('init', '?')} initialisation"
             f"{'; ' + ', '.join(added) if added else ''}. Intervals: bootstrap over patients.")
+
+
+def is_ensemble(report: Mapping[str, Any]) -> bool:
+    """True for the report of an ensemble (``python -m liver_model ensemble``)."""
+    return bool(report.get("members"))
+
+
+def ensemble_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """Ensemble minus each member, per pooled metric, with the paired 95 % interval."""
+    rows = []
+    for member, metrics in (report.get("ensemble_minus_member") or {}).items():
+        for key, name in POOLED.items():
+            d = metrics.get(key)
+            if d:
+                rows.append({"member": member, "metric": name.removesuffix(" [95 % CI]"),
+                             "ensemble - member": d["difference"],
+                             "95 % CI": f"[{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}]",
+                             "P(ensemble better)": d["fraction_b_better"]})
+    return pd.DataFrame(rows, columns=["member", "metric", "ensemble - member", "95 % CI",
+                                       "P(ensemble better)"])
 
 
 def per_patient(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -79,6 +79,11 @@ def render() -> None:
                    "once). The **shortcut baselines** saw the same slices with labels only, no masks: "
                    "their Grad-CAMs mostly peak on the spine and back (see Performance, explanation "
                    "quality), which is the point of keeping them.")
+        for ensemble in caching.shipped_ensembles():
+            st.markdown(f"**Combined call `{ensemble.ensemble_id}`** (shown first on Diagnose): "
+                        + summaries.ensemble_sentence(ensemble) + " "
+                        + summaries.threshold_sentence(ensemble) + " "
+                        + summaries.cv_auc_sentence(ensemble))
         for card in cards:
             with st.expander(f"Model card: {card.model_id}"):
                 st.markdown(f"**{card.architecture}** ({card.family}), {card.params:,} parameters, "

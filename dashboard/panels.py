@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import caching, charts, summaries, widgets
@@ -34,28 +35,52 @@ def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
             for card in cards}
 
 
-def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any]) -> summaries.Agreement:
-    """Every model's call and confidence (its p(tumour) as a bar), then the agreement summary.
+def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
+                     ensembles: Sequence[Any] = ()) -> summaries.Agreement:
+    """The combined call of each shipped ensemble, then every model's call and confidence (its
+    p(tumour) as a bar), then the agreement summary.
 
     Each model is judged at its own threshold, so a call can be "tumour" at p = 0.3; the
     threshold is printed next to the probability so the bar is read against it, not against
     50 %, and under it what that threshold means (tumour slices found, normal ones flagged).
+    The agreement counts models only: an ensemble repeats its members' votes.
     """
     thresholds = {c.model_id: float(c.threshold) for c in cards}
+    for ensemble in ensembles:
+        p = caching.ensemble_probability(ensemble, probabilities)
+        with st.container(border=True):
+            st.markdown(f"**Combined call, {ensemble.ensemble_id}**: "
+                        f"{_call_markdown(p >= ensemble.threshold)}")
+            st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {ensemble.threshold:.3f}")
+            st.caption(summaries.ensemble_sentence(ensemble))
+            st.caption(summaries.threshold_sentence(ensemble))
     result = summaries.agreement(probabilities, thresholds)
     (st.success if result.unanimous else st.warning)(result.sentence())
     for card in cards:
         p = probabilities[card.model_id]
-        tumour = p >= thresholds[card.model_id]
         with st.container(border=True):
-            call = ":red[**Tumour**]" if tumour else ":green[**No tumour**]"
             tag = f" · :orange-badge[{summaries.SHORTCUT_BASELINE}]" if summaries.is_label_only(card) else ""
-            st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): {call}{tag}")
+            st.markdown(f"**{card.model_id}** ({card.family}, {card.input_size} px): "
+                        f"{_call_markdown(p >= thresholds[card.model_id])}{tag}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {thresholds[card.model_id]:.3f}")
             st.caption(summaries.threshold_sentence(card))
             if note := summaries.view_note(card):
                 st.caption(note)
     return result
+
+
+def call_table(probabilities: dict[str, float], cards: Sequence[Any],
+               ensembles: Sequence[Any] = ()) -> pd.DataFrame:
+    """One row per model, then per ensemble (its combined call): p(tumour), threshold, call."""
+    rows = [(c.model_id, probabilities[c.model_id], c.threshold) for c in cards]
+    rows += [(f"{e.ensemble_id} (combined call)", caching.ensemble_probability(e, probabilities),
+              e.threshold) for e in ensembles]
+    return pd.DataFrame([{"model": name, "p(tumour)": round(p, 3), "threshold": round(t, 3),
+                          "call": "tumour" if p >= t else "no tumour"} for name, p, t in rows])
+
+
+def _call_markdown(tumour: bool) -> str:
+    return ":red[**Tumour**]" if tumour else ":green[**No tumour**]"
 
 
 def _method_unavailable(cards: Sequence[Any]) -> dict[str, str]:

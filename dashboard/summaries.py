@@ -37,6 +37,21 @@ def view_note(card: Any) -> str | None:
             "about 1.8x closer than the body crop (the whole body crop where it finds no liver).")
 
 
+def ensemble_sentence(card: Any) -> str:
+    """What an ensemble combines, and what its call rests on (it draws no map of its own)."""
+    return (f"Mean of {' and '.join(card.members)} (their uncalibrated scores), recalibrated: no "
+            "map of its own; its evidence is its members' outlines and explanations.")
+
+
+def cv_auc_sentence(card: Any) -> str:
+    """The cross-validated ROC AUC with its interval, as expected performance ("" without CV)."""
+    auc = (card.cross_validation or {}).get("roc_auc")
+    if not auc:
+        return ""
+    return (f"Expected ROC AUC on unseen patients {auc['value']:.3f} "
+            f"[{auc['ci95_low']:.3f}-{auc['ci95_high']:.3f}] (cross-validated).")
+
+
 def threshold_sentence(card: Any) -> str:
     """What the card's threshold means for a reader, and how trustworthy that estimate is.
 

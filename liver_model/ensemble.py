@@ -71,9 +71,11 @@ def combined_score(member_scores: Sequence[float] | np.ndarray) -> np.ndarray:
     return scores.mean(axis=-1)
 
 
-def probability(card: EnsembleCard, member_scores: Mapping[str, float]) -> float:
-    """Calibrated p(tumour) of the ensemble from each member's uncalibrated slice score.
+def probability(card: EnsembleCard, member_scores: Mapping[str, float | np.ndarray]
+                ) -> float | np.ndarray:
+    """Calibrated p(tumour) of the ensemble from each member's uncalibrated slice score(s).
 
+    Scores may be floats (one slice) or equal-length arrays (a volume, slice by slice).
     :class:`ModelNotFound` when a member is missing: a mean over fewer members is another model,
     whose calibration and threshold were never measured.
     """
@@ -81,8 +83,10 @@ def probability(card: EnsembleCard, member_scores: Mapping[str, float]) -> float
     if missing:
         raise ModelNotFound(f"Ensemble '{card.ensemble_id}' needs {', '.join(missing)}, "
                             "which gave no score.")
-    mean = combined_score([member_scores[m] for m in card.members])
-    return float(cv_metrics.apply_platt(np.array([mean]), card.slope, card.intercept)[0])
+    mean = combined_score(np.stack([np.asarray(member_scores[m], np.float64)
+                                    for m in card.members], axis=-1))
+    p = cv_metrics.apply_platt(np.atleast_1d(mean), card.slope, card.intercept)
+    return float(p[0]) if np.ndim(mean) == 0 else p
 
 
 def cross_validate(member_reports: Mapping[str, Mapping[str, Any]], *,

@@ -29,10 +29,7 @@ st.subheader("Agreement between models")
 probabilities = panels.predictions(ref, cards)
 agreement = summaries.agreement(probabilities, {c.model_id: c.threshold for c in cards})
 st.markdown(agreement.sentence())
-st.dataframe(pd.DataFrame([{"model": c.model_id, "p(tumour)": round(probabilities[c.model_id], 3),
-                            "threshold": round(c.threshold, 3),
-                            "call": "tumour" if probabilities[c.model_id] >= c.threshold else "no tumour"}
-                           for c in cards]), hide_index=True)
+st.dataframe(panels.call_table(probabilities, cards, caching.shipped_ensembles()), hide_index=True)
 
 st.subheader("Heatmaps")
 fast = [m for m, spec in METHODS.items() if spec.relative_cost < widgets.SLOW_COST]

@@ -20,7 +20,8 @@ st.caption("Research and teaching tool, not a medical device. Slice-level metric
 cards = caching.shipped_cards()
 report = metrics_view.load_json(metrics_view.TEST_METRICS)
 per_model = metrics_view.per_model_metrics(report) if report else {}
-cv_reports = cv_view.load_reports(cards)
+ensembles = caching.shipped_ensembles()
+cv_reports = cv_view.load_reports([*cards, *ensembles])
 available = sorted({c.model_id for c in cards} | set(per_model) | set(cv_reports))
 if not available:
     st.info("No shipped models and no test metrics yet. Train models, then run "
@@ -39,7 +40,7 @@ if not cv_chosen:
     st.info("No selected model has a cross-validation report (`assets/metrics/cv_<model>.json`, "
             "from `python -m liver_model cv`). Shortcut baselines are not cross-validated.")
 for model_id, cv in cv_chosen.items():
-    shipped = any(c.model_id == model_id for c in cards)
+    shipped = any(c.model_id == model_id for c in [*cards, *ensembles])
     st.subheader(f"{model_id}: cross-validated" + ("" if shipped else " (ablation: recipe not shipped)"))
     st.caption(cv_view.report_caption(cv))
     st.dataframe(cv_view.summary_table(model_id, cv).round(3), hide_index=True, width="stretch")
@@ -47,8 +48,14 @@ for model_id, cv in cv_chosen.items():
     left.plotly_chart(cv_charts.per_patient_auc_figure(cv_view.per_patient(cv), title=f"{model_id}: ROC AUC per "
                                                        "patient (out of fold)"), key=f"performance_cv_patients_{model_id}")
     with right:
-        st.markdown("**Lesions found by the model's tumour outline, by size**")
-        st.dataframe(cv_view.lesion_table(cv).round(3), hide_index=True, width="stretch")
+        if cv_view.is_ensemble(cv):
+            st.markdown(f"**Ensemble of {', '.join(cv['members'])}**: no outline of its own, so no "
+                        "lesion detection or Dice; see its members. Difference to each member "
+                        "(paired bootstrap over patients):")
+            st.dataframe(cv_view.ensemble_table(cv).round(3), hide_index=True, width="stretch")
+        else:
+            st.markdown("**Lesions found by the model's tumour outline, by size**")
+            st.dataframe(cv_view.lesion_table(cv).round(3), hide_index=True, width="stretch")
 if cv_chosen:
     stats = {m: cv_view.dice_stats(cv) for m, cv in cv_chosen.items()}
     calibration = {m: points for m, cv in cv_chosen.items() if (points := cv_view.calibration_points(cv)) is not None}

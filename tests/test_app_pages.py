@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import cv_view
+from dashboard import cv_view, summaries
 from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence, view_note
+from liver_model.ensemble import list_shipped_ensembles
 from liver_model.manifest import read_manifest
 from liver_model.registry import get_architecture
 from liver_model.zoo import list_shipped_models
@@ -109,6 +110,9 @@ def test_home_lists_every_shipped_model_and_the_disclaimer(no_dataset: None, mod
     at.run()
     assert not at.exception
     assert "not a medical device" in texts(at)
+    for ensemble in list_shipped_ensembles(model_ids):
+        assert f"Combined call `{ensemble.ensemble_id}`" in texts(at)
+        assert summaries.threshold_sentence(ensemble) in texts(at)
     table = at.dataframe[0].value
     assert sorted(table["model"]) == sorted(model_ids)
     supervision = dict(zip(table["model"], table["trained on"]))
@@ -175,8 +179,16 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
     assert notes and all(note in shown for note in notes)
     assert shown.count(SHORTCUT_BASELINE) == sum(is_label_only(c) for c in list_shipped_models())
     assert f"of {len(model_ids)}** models say tumour" in shown
+    # Each shipped ensemble's combined call comes first, with what it combines and its threshold.
+    ensembles = list_shipped_ensembles(model_ids)
+    assert ensembles, "no shipped ensemble"
+    for ensemble in ensembles:
+        assert f"**Combined call, {ensemble.ensemble_id}**" in shown
+        assert shown.index(f"Combined call, {ensemble.ensemble_id}") < shown.index(f"**{model_ids[0]}**")
+        assert summaries.ensemble_sentence(ensemble) in shown
+        assert summaries.threshold_sentence(ensemble) in shown
     bars = [bar.proto.text for bar in at.get("progress")]
-    assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids)
+    assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids) + len(ensembles)
     specs = plotly_specs(at)
     # One slice image plus one Grad-CAM overlay per model (Grad-CAM is on by default).
     titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
@@ -263,6 +275,11 @@ def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str
     diagonal = [method_table.iloc[i, i] for i in range(len(methods))]
     assert all(pd.isna(v) or abs(v - 1.0) < 1e-9 for v in diagonal)
     assert "models say tumour" in texts(at)
+    calls = at.dataframe[0].value
+    ensembles = list_shipped_ensembles(model_ids)
+    assert list(calls["model"]) == model_ids + [
+        f"{e.ensemble_id} (combined call)" for e in ensembles]
+    assert set(calls["call"]) <= {"tumour", "no tumour"}
     # The outline toggle adds a column: one own-outline image per segmentation model.
     at.toggle(key="compare_outline").set_value(True)
     at.run()
@@ -297,7 +314,7 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
     assert validated, "no shipped model carries a cross-validation estimate"
     tables = [d.value for d in at.dataframe if "ROC AUC [95 % CI]" in d.value.columns]
     # one table per shipped model's CV report, then one per ablation report (a recipe not shipped)
-    reports = cv_view.load_reports(list_shipped_models())
+    reports = cv_view.load_reports([*list_shipped_models(), *list_shipped_ensembles(model_ids)])
     assert len(tables) == len(reports) >= len(validated)
     by_model = {t.iloc[0]["scored by"].removesuffix(" (model)"): t for t in tables}
     assert set(by_model) == set(reports)
@@ -306,6 +323,12 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
         assert table.iloc[0]["ROC AUC [95 % CI]"].startswith(f"{card.cross_validation['roc_auc']['value']:.3f}")
     for table in tables:
         assert any("baseline: reference liver pixels" in row for row in table["scored by"])
+    # An ensemble's report shows its paired difference to each member instead of lesion detection.
+    ensembles = list_shipped_ensembles(model_ids)
+    differences = [d.value for d in at.dataframe if "ensemble - member" in d.value.columns]
+    assert len(differences) == len(ensembles)
+    for ensemble, table in zip(ensembles, differences):
+        assert set(table["member"]) == set(ensemble.members)
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum("ROC AUC per patient" in t for t in titles) == len(reports)
     assert any(t.startswith("Dice on tumour slices") for t in titles)

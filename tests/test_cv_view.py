@@ -182,3 +182,30 @@ def test_fixed_split_note_names_cross_validated_models_and_their_out_of_fold_auc
     assert f"{validated.model_id} 0.812" in note and "not held out" in note
     assert note.count(" m_") == 1  # the label-only model is not listed
     assert cv_view.fixed_split_note([card(LABEL_ARCH)]) is None
+
+
+def test_an_ensemble_report_is_captioned_as_such_and_tabled_against_each_member() -> None:
+    diff = {"difference": 0.017, "ci95_low": -0.007, "ci95_high": 0.035, "fraction_b_better": 0.92}
+    ensemble = {**REPORT, "members": ["a", "b"], "rule": "mean of the members' scores",
+                "segmentation": None,
+                "ensemble_minus_member": {"a": {"roc_auc": diff}, "b": {"roc_auc": {**diff, "difference": 0.025}}}}
+    assert cv_view.is_ensemble(ensemble) and not cv_view.is_ensemble(REPORT)
+    caption = cv_view.report_caption(ensemble)
+    assert "ensemble, no training of its own: mean of the members' scores" in caption
+    assert "a, b (same folds)" in caption and "epochs" not in caption
+    table = cv_view.ensemble_table(ensemble)
+    assert list(table["member"]) == ["a", "b"] and list(table["metric"]) == ["ROC AUC"] * 2
+    assert list(table["ensemble - member"]) == [0.017, 0.025]
+    assert table.loc[0, "95 % CI"] == "[-0.007, +0.035]"
+    assert cv_view.lesion_table(ensemble).empty and cv_view.dice_stats(ensemble) == {}
+
+
+def test_an_ensemble_says_what_it_combines() -> None:
+    from liver_model.ensemble import EnsembleCard
+
+    ensemble = EnsembleCard(ensemble_id="e", members=["a", "b"], threshold=0.5, cross_validation=CV)
+    assert summaries.ensemble_sentence(ensemble).startswith("Mean of a and b")
+    assert summaries.threshold_sentence(ensemble).startswith("Threshold 0.500: finds 84% of tumour slices, flags 9%")
+    assert summaries.cv_auc_sentence(ensemble) == ("Expected ROC AUC on unseen patients 0.900 [0.850-0.950] "
+                                                   "(cross-validated).")
+    assert summaries.cv_auc_sentence(card(LABEL_ARCH)) == ""

@@ -110,3 +110,12 @@ def test_member_scores_recovered_from_cached_probabilities_match_the_model(card,
     baseline = load_model("vit")
     with pytest.raises(ModelNotFound, match="calibration"):
         baseline.uncalibrated_score(0.5)
+
+
+def test_a_volume_is_combined_slice_by_slice(card):
+    a, b = np.array([0.1, 0.5, 0.97]), np.array([0.3, 0.2, 0.99])
+    stacked = probability(card, {card.members[0]: a, card.members[1]: b})
+    assert stacked.shape == (3,)
+    np.testing.assert_allclose(stacked, [probability(card, {card.members[0]: x, card.members[1]: y})
+                                         for x, y in zip(a, b)])
+    assert np.all(np.diff(probability(card, {m: np.linspace(0.05, 0.95, 5) for m in card.members})) > 0)
