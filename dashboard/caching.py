@@ -59,8 +59,10 @@ def shipped_ensembles() -> tuple[Any, ...]:
     return tuple(list_shipped_ensembles([c.model_id for c in shipped_cards()]))
 
 
-def ensemble_probability(card: Any, member_probabilities: Mapping[str, float]) -> float:
+def ensemble_probability(card: Any, member_probabilities: Mapping[str, Any]) -> Any:
     """An ensemble's p(tumour) from its members' (cached) p(tumour): no forward pass of its own.
+
+    Floats for one slice, arrays (or DataFrame columns) for a volume, slice by slice.
 
     Each member's calibration is inverted to its uncalibrated score
     (:meth:`liver_model.zoo.LoadedModel.uncalibrated_score`), the rule the ensemble was
@@ -68,7 +70,7 @@ def ensemble_probability(card: Any, member_probabilities: Mapping[str, float]) -
     """
     from liver_model.ensemble import probability
 
-    return probability(card, {m: float(get_model(m).uncalibrated_score(member_probabilities[m]))
+    return probability(card, {m: get_model(m).uncalibrated_score(np.asarray(member_probabilities[m]))
                               for m in card.members})
 
 

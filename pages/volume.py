@@ -30,9 +30,14 @@ with st.spinner(f"Predicting {len(slices)} slices with {len(cards)} models..."):
     probabilities = pd.DataFrame(
         {card.model_id: caching.stack_probabilities(card.model_id, bundle.key, slices) for card in cards})
 probabilities.index.name = "slice position"
+model_probabilities = probabilities.copy()
+thresholds = {c.model_id: c.threshold for c in cards}
+for ensemble in caching.shipped_ensembles():
+    name = f"{ensemble.ensemble_id} (combined call)"
+    probabilities[name] = caching.ensemble_probability(ensemble, model_probabilities)
+    thresholds[name] = ensemble.threshold
 current = min(int(st.session_state.get(state.ACTIVE_POSITION, 0)), len(slices) - 1)
-figure = charts.probability_along_z_figure(probabilities, thresholds={c.model_id: c.threshold for c in cards},
-                                           selected=current)
+figure = charts.probability_along_z_figure(probabilities, thresholds=thresholds, selected=current)
 event = st.plotly_chart(figure, key="volume_chart", on_select="rerun", selection_mode="points",
                         config={"displaylogo": False})
 st.caption("Dotted lines: each model's decision threshold. Click a point to open that slice in Diagnose.")
@@ -44,9 +49,9 @@ if clicked or st.button("Open this slice in Diagnose", type="primary"):
     state.set_active(bundle, clicked[0] if clicked else position)
     st.switch_page("pages/diagnose.py")
 
-calls = (probabilities >= pd.Series({c.model_id: c.threshold for c in cards})).sum()
+calls = (probabilities >= pd.Series(thresholds)).sum()
 st.dataframe(pd.DataFrame({"slices called tumour": calls, "max p(tumour)": probabilities.max().round(3),
                            "slice of max": probabilities.idxmax()}), width="stretch")
 st.download_button("Download p(tumour) per slice (CSV)", probabilities.to_csv().encode(),
                    file_name="liverlens_volume_probabilities.csv", mime="text/csv")
-report_view.volume_report_panel(bundle, probabilities, cards, key="volume_report")
+report_view.volume_report_panel(bundle, model_probabilities, cards, key="volume_report")

@@ -18,9 +18,10 @@ from streamlit.testing.v1 import AppTest
 from dashboard import cv_view, summaries
 from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence, view_note
 from liver_model.ensemble import list_shipped_ensembles
+from liver_model.ensemble import probability as ensemble_probability
 from liver_model.manifest import read_manifest
 from liver_model.registry import get_architecture
-from liver_model.zoo import list_shipped_models
+from liver_model.zoo import list_shipped_models, load_model
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "streamlit_app.py")
@@ -248,10 +249,17 @@ def test_volume_plots_every_model_along_z_and_opens_a_slice_in_diagnose(
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     spec = plotly_specs(at)[0]
-    assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids)
-    for trace in spec["data"]:
-        p = trace_values(trace["y"])
+    ensembles = list_shipped_ensembles(model_ids)
+    combined = {f"{e.ensemble_id} (combined call)": e for e in ensembles}
+    assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids + list(combined))
+    curves = {trace["name"]: trace_values(trace["y"]) for trace in spec["data"]}
+    for p in curves.values():
         assert p.shape == (len(dicom_series),) and np.all((p >= 0) & (p <= 1))
+    # The combined curve is the ensemble rule applied, slice by slice, to its members' curves.
+    for name, ensemble in combined.items():
+        scores = {m: load_model(m, load_locator=lambda n: load_model(n)).uncalibrated_score(curves[m])
+                  for m in ensemble.members}
+        np.testing.assert_allclose(curves[name], ensemble_probability(ensemble, scores), atol=1e-6)
     at.slider[0].set_value(3)
     at.run()
     next(b for b in at.button if b.label.startswith("Open")).click()
