@@ -108,7 +108,8 @@ def slice_report_panel(bundle: UploadBundle, ref: SliceRef, cards: Sequence[Any]
             models = [caching.get_model(card.model_id) for card in cards]
             return build_slice_report(ref.ct, models, slice_label=slice_label(bundle, ref),
                                       methods=methods, params=params, window=window,
-                                      input_sha256=ref.file_sha, explainer=explainer)
+                                      input_sha256=ref.file_sha, explainer=explainer,
+                                      ensembles=caching.shipped_ensembles())
 
         identity = (ref.file_sha, ref.index_in_file, methods, repr(sorted(params.items())), window)
         result = _build(key, identity, make)
@@ -131,7 +132,8 @@ def volume_report_panel(bundle: UploadBundle, probabilities: pd.DataFrame, cards
             return build_volume_report([r.ct for r in bundle.slices], models,
                                        series_label=f"{kind}, {len(bundle.slices)} slices",
                                        probabilities={c: probabilities[c].tolist() for c in probabilities},
-                                       input_sha256=bundle.key, methods=("gradcam",))
+                                       input_sha256=bundle.key, methods=("gradcam",),
+                                       ensembles=caching.shipped_ensembles())
 
         result = _build(key, (bundle.key,), make)
         if result is not None:

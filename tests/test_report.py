@@ -313,3 +313,31 @@ def test_the_disclaimer_box_is_never_split_by_a_page_break(space_left_mm):
     _disclaimer(pdf, DISCLAIMER)
     pages = [flat(p.extract_text()) for p in PdfReader(io.BytesIO(bytes(pdf.output()))).pages]
     assert any(flat(DISCLAIMER) in page for page in pages), pages
+
+
+def test_the_report_gives_the_combined_call_of_an_ensemble_whose_members_it_ran(lits_manifest):
+    """The ensemble's call in the report is its rule applied to the members' p(tumour) listed
+    beside it; without one of its members, the report gives no combined call."""
+    from liver_model.ensemble import list_shipped_ensembles, probability
+
+    ensemble = list_shipped_ensembles([c.model_id for c in list_shipped_models()])[0]
+    models: dict = {}
+    for member in ensemble.members:
+        models[member] = load_model(member, load_locator=models.get)
+    frame = read_manifest(lits_manifest)
+    ct = load_slice(frame.loc[frame["tumour_pixels"].astype(int).idxmax(), "path"])
+    report = build_slice_report(ct, list(models.values()), slice_label="single slice", methods=[],
+                                ensembles=[ensemble])
+    (combined,) = report.combined
+    p = {r.model_id: r.result.probability for r in report.models}
+    expected = probability(ensemble, {m: float(models[m].uncalibrated_score(p[m])) for m in ensemble.members})
+    assert combined.model_id == f"{ensemble.ensemble_id} (combined call)"
+    assert combined.probability == pytest.approx(expected)
+    assert combined.threshold == ensemble.threshold
+    assert combined.sensitivity == ensemble.cross_validation["at_threshold"]["sensitivity"]
+    assert report_dict(report)["combined"][0]["calls_tumour"] == combined.calls_tumour
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(render_pdf(report))).pages)
+    assert ensemble.ensemble_id in text and f"{combined.probability:.3f}" in text
+    alone = build_slice_report(ct, [models[ensemble.members[0]]], slice_label="single slice",
+                               methods=[], ensembles=[ensemble])
+    assert alone.combined == ()

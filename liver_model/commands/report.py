@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from liver_model.masks import load_label_mask
     from liver_model.report import (build_slice_report, build_volume_report, render_pdf,
                                     report_json)
+    from liver_model.ensemble import list_shipped_ensembles
     from liver_model.zoo import list_shipped_models, load_model
 
     files = _expand(list(args.inputs))
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                              f"slice is {slices[0].shape[1]} x {slices[0].shape[0]}.")
     ids = args.models or [card.model_id for card in list_shipped_models()]
     models = [load_model(model_id) for model_id in ids]
-    options = dict(methods=list(args.methods), window=args.window, input_sha256=_input_hash(files))
+    options = dict(methods=list(args.methods), window=args.window, input_sha256=_input_hash(files),
+                   ensembles=list_shipped_ensembles(ids))
     if len(slices) == 1:
         report = build_slice_report(slices[0], models, slice_label=label, reference=reference, **options)
     else:

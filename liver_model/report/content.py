@@ -29,6 +29,8 @@ from liver_model.preprocessing import PreparedSlice
 from liver_model.report.figures import display_image, probability_chart
 from liver_model.report.provenance import (expected_performance, report_date, software_version,
                                            weights_sha256)
+from liver_model.ensemble import EnsembleCard
+from liver_model.ensemble import probability as ensemble_probability
 from liver_model.segmentation import SegmentationMaps, slice_maps
 from liver_model.slices import CTSlice
 from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel
@@ -87,6 +89,8 @@ class SliceReport:
     findings: Findings
     image: np.ndarray = dataclasses.field(repr=False, default=None)
     """The windowed slice with the measured lesions outlined in green."""
+    combined: tuple[ModelResult, ...] = ()
+    """The combined call of each ensemble whose members are all in the report."""
     disclaimer: str = DISCLAIMER
 
 
@@ -117,8 +121,9 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
                        params: Mapping[str, dict[str, Any]] | None = None, window: str = "liver",
                        reference: LabelMask | None = None, input_sha256: str | None = None,
                        explainer: Explainer = default_explainer, opacity: float = 0.45,
-                       colour_map: str = "jet") -> SliceReport:
-    """Predict, map, measure, explain and describe one slice with every model in ``models``."""
+                       colour_map: str = "jet", ensembles: Sequence[EnsembleCard] = ()) -> SliceReport:
+    """Predict, map, measure, explain and describe one slice with every model in ``models``,
+    and give the combined call of each of ``ensembles`` whose members are all among them."""
     prepared: dict[str, PreparedSlice] = {}
 
     def prep(model: LoadedModel) -> PreparedSlice:
@@ -146,7 +151,7 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
         input_sha256=input_sha256, image_format=ct.meta.get("format", "image export"),
         shape=ct.shape, spacing_mm=ct.spacing_mm, hu_calibrated=bool(ct.hu is not None and ct.hu_calibrated),
         window=window_text, models=rows, overlays=overlays, measurements=tuple(measurements),
-        findings=findings, image=image)
+        findings=findings, image=image, combined=_combined_calls(ensembles, models, rows))
 
 
 def build_volume_report(slices: Sequence[CTSlice], models: Sequence[LoadedModel], *,
@@ -181,6 +186,25 @@ def _stack_probabilities(models: Sequence[LoadedModel], slices: Sequence[CTSlice
         for m in models:
             out[m.model_id] += m.predict_proba(tensors[m.view_key]).tolist()
     return out
+
+
+def _combined_calls(ensembles: Sequence[EnsembleCard], models: Sequence[LoadedModel],
+                    rows: Sequence[ModelRow]) -> tuple[ModelResult, ...]:
+    """Each ensemble's call from its members' p(tumour) in ``rows`` (no forward pass of its own);
+    ensembles with a member not in the report are left out."""
+    by_id = {m.model_id: m for m in models}
+    p = {r.model_id: r.result.probability for r in rows}
+    out = []
+    for card in ensembles:
+        if not set(card.members) <= set(by_id):
+            continue
+        scores = {m: float(by_id[m].uncalibrated_score(p[m])) for m in card.members}
+        point = card.cross_validation.get("at_threshold") or {}
+        out.append(ModelResult(
+            f"{card.ensemble_id} (combined call)", ensemble_probability(card, scores),
+            float(card.threshold), point.get("sensitivity"), point.get("specificity"),
+            "cross-validation"))
+    return tuple(out)
 
 
 def _model_row(model: LoadedModel, probability: float) -> ModelRow:

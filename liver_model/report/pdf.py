@@ -121,9 +121,10 @@ def _slice(pdf: FPDF, r: SliceReport, *, title: str) -> None:
     pdf.set_y(max(pdf.get_y(), top + height) + 3)
     _heading(pdf, "Models")
     _table(pdf, ["model", "p(tumour)", "threshold", "call", "sensitivity", "specificity", "source"],
-           [[m.model_id, f"{m.result.probability:.3f}", f"{m.result.threshold:.3f}",
-             "tumour" if m.result.calls_tumour else "no tumour", _num(m.result.sensitivity),
-             _num(m.result.specificity), m.result.performance_source] for m in r.models],
+           [[m.model_id, f"{m.probability:.3f}", f"{m.threshold:.3f}",
+             "tumour" if m.calls_tumour else "no tumour", _num(m.sensitivity),
+             _num(m.specificity), m.performance_source]
+            for m in [*(row.result for row in r.models), *r.combined]],
            (52, 17, 17, 17, 20, 20, 47))
     _heading(pdf, "Measurements")
     if r.measurements:
