@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from liver_model import cv_metrics
-from liver_model.crossval import score_summary
 from liver_model.cv_compare import PairedSlices, align, paired_difference
 from liver_model.errors import ModelNotFound, ReportMismatch
 
@@ -96,6 +95,8 @@ def cross_validate(member_reports: Mapping[str, Mapping[str, Any]], *,
     :class:`ReportMismatch` if the reports were not run on the same slices and folds: a mean of
     scores from different folds would not be out of fold.
     """
+    from liver_model.crossval import score_summary  # imports TensorFlow: only the CLI needs it
+
     names = list(member_reports)
     if len(names) < 2:
         raise ReportMismatch("an ensemble needs at least two members' cv reports")

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from liver_model.ensemble import list_shipped_ensembles  # noqa: E402
 from liver_model.manifest import read_manifest  # noqa: E402
 from liver_model.zoo import list_shipped_models  # noqa: E402
 
@@ -167,7 +168,8 @@ def browser_timings(models: list[str], slices: list[Path], repeats: int) -> dict
                 return elapsed
 
             def predictions_shown() -> bool:
-                return page.get_by_text("p(tumour) =").count() == len(models)
+                return page.get_by_text("p(tumour) =").count() == len(models) + len(
+                    list_shipped_ensembles(models))
 
             start = time.perf_counter()
             upload(slices[0], predictions_shown)

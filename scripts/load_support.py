@@ -13,6 +13,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -29,6 +30,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 trying to reach Google's hosts."""
 """Upper bound on sessions per round: each is a whole Chromium (~150-300 MiB, CPU hungry)."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def combined_calls(model_ids: list[str]) -> int:
+    """Combined calls Diagnose shows above the models' own: one per shipped ensemble whose members
+    are all among ``model_ids`` (each adds one "p(tumour) =" bar, but no explanation map)."""
+    sys.path.insert(0, str(REPO))
+    from liver_model.ensemble import list_shipped_ensembles
+
+    return len(list_shipped_ensembles(model_ids))
 
 
 def default_data_dir() -> Path:

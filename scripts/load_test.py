@@ -115,7 +115,7 @@ async def open_session(pw: Any, url: str) -> tuple[Any, Any]:
     return browser, page
 
 
-async def measure(page: Any, slice_path: Path, n_models: int, lime: bool, timeout_s: float) -> SessionResult:
+async def measure(page: Any, slice_path: Path, n_calls: int, lime: bool, timeout_s: float) -> SessionResult:
     """Upload one slice, then wait for predictions, Grad-CAM and LIME; errors are recorded, not raised."""
     result = SessionResult(slice=slice_path.name)
     start = time.monotonic()
@@ -127,7 +127,7 @@ async def measure(page: Any, slice_path: Path, n_models: int, lime: bool, timeou
     try:
         await page.locator('input[type="file"]').set_input_files(str(slice_path))
         phase = "predictions"
-        await _wait_value(page, COUNT_JS, "p(tumour) =", lambda v: v >= n_models, left())
+        await _wait_value(page, COUNT_JS, "p(tumour) =", lambda v: v >= n_calls, left())
         result.to_predictions_s = time.monotonic() - start
         result.predictions_shown = await page.evaluate(COUNT_JS, "p(tumour) =")
         phase = "Grad-CAM"
@@ -152,7 +152,7 @@ async def measure(page: Any, slice_path: Path, n_models: int, lime: bool, timeou
     return result
 
 
-async def run_round(url: str, slices: list[Path], n_models: int, lime: bool, timeout_s: float,
+async def run_round(url: str, slices: list[Path], n_calls: int, lime: bool, timeout_s: float,
                     mark: Callable[[str], None] = lambda _: None) -> list[SessionResult]:
     """Open len(slices) browsers, let them upload at the same moment, measure each, close them.
 
@@ -168,7 +168,7 @@ async def run_round(url: str, slices: list[Path], n_models: int, lime: bool, tim
             async def one(item: Any, path: Path) -> SessionResult:
                 if isinstance(item, BaseException):
                     return SessionResult(slice=path.name, errors=[f"open: {type(item).__name__}: {item}"])
-                return await measure(item[1], path, n_models, lime, timeout_s)
+                return await measure(item[1], path, n_calls, lime, timeout_s)
             mark("upload")
             results = list(await asyncio.gather(*(one(item, path) for item, path in zip(opened, slices))))
             mark("done")
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(support.CHROMIUM).is_file():
         parser.error(f"{support.CHROMIUM} not found (apt-get install chromium)")
     models = shipped_model_ids()
+    n_calls = len(models) + support.combined_calls(models)  # "p(tumour) =" bars per upload
     if not models:
         print("no shipped models in assets/models/: nothing to measure")
         return 1
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             report["server_ready_s"] = ready_s
             if warmup:
                 start = time.monotonic()
-                (warm,) = asyncio.run(run_round(url, slices[:1], len(models), not args.no_lime, args.timeout))
+                (warm,) = asyncio.run(run_round(url, slices[:1], n_calls, not args.no_lime, args.timeout))
                 report["warmup"] = asdict(warm) | {"wall_s": time.monotonic() - start}
                 print(f"warm-up session: {time.monotonic() - start:.1f} s, errors: {warm.errors or 'none'}", flush=True)
             used = int(warmup)
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 sampler.reset_peak()
                 marks = CpuMarks(sampler)
                 marks("start")
-                sessions = asyncio.run(run_round(url, slices[used:used + n], len(models), not args.no_lime,
+                sessions = asyncio.run(run_round(url, slices[used:used + n], n_calls, not args.no_lime,
                                                  args.timeout, marks))
                 marks("end")
                 used += n

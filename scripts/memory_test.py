@@ -68,12 +68,17 @@ def wait_ready(url: str, server: subprocess.Popen[bytes] | None, log: Path | Non
         raise SystemExit(str(err)) from err
 
 
-def n_models() -> int:
-    """Shipped models, and so predictions and Grad-CAM maps expected per upload."""
+def model_ids() -> list[str]:
+    """Ids of the shipped models."""
     sys.path.insert(0, str(REPO))
     from liver_model.zoo import list_shipped_models
 
-    return len(list_shipped_models())
+    return [card.model_id for card in list_shipped_models()]
+
+
+def n_models() -> int:
+    """Shipped models, and so Grad-CAM maps expected per upload."""
+    return len(model_ids())
 
 
 def wait_idle(page: Any, timeout_ms: float) -> None:
@@ -108,7 +113,8 @@ def upload(page: Any, path: Path, models: int) -> float:
     # The slice's own title is drawn first in the run this upload starts; then wait for that run.
     expect(page.locator(".gtitle", has_text=path.name).first).to_be_attached(timeout=timeout)
     wait_idle(page, timeout)
-    expect(page.get_by_text("p(tumour) =")).to_have_count(models, timeout=timeout)
+    expect(page.get_by_text("p(tumour) =")).to_have_count(models + support.combined_calls(model_ids()),
+                                                          timeout=timeout)
     expect(page.get_by_text(f"{models} explanation maps shown")).to_be_visible(timeout=timeout)
     if page.get_by_test_id("stException").count():
         raise RuntimeError(f"the app showed an exception after uploading {path.name}")

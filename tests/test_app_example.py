@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.examples import EXAMPLE_DIR
 from liver_model.zoo import list_shipped_models
-from test_app_pages import APP, TIMEOUT, open_page, plotly_specs, texts, trace_values
+from test_app_pages import APP, TIMEOUT, combined_calls, open_page, plotly_specs, texts, trace_values
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_diagnose_example_predicts_with_every_model_and_credits_the_source(no_da
     assert "TotalSegmentator" in shown and "CC BY 4.0" in shown
     assert at.slider[0].max == 19 and at.slider[0].value == 10
     bars = [bar.proto.text for bar in at.get("progress")]
-    assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids)
+    assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids) + len(combined_calls(model_ids))
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum(t.startswith(tuple(model_ids)) for t in titles) == len(model_ids), "one Grad-CAM per model"
 
@@ -68,7 +68,7 @@ def test_volume_example_plots_twenty_slices_per_model(no_dataset: None, model_id
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     spec = plotly_specs(at)[0]
-    assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids)
+    assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids + combined_calls(model_ids))
     assert all(trace_values(trace["y"]).shape == (20,) for trace in spec["data"])
 
 

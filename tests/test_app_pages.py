@@ -99,6 +99,11 @@ def plotly_specs(at: AppTest) -> list[dict]:
     return [json.loads(node.proto.spec) for node in at.get("plotly_chart")]
 
 
+def combined_calls(model_ids: list[str]) -> list[str]:
+    """Names under which each shipped ensemble's combined call is listed beside the models."""
+    return [f"{e.ensemble_id} (combined call)" for e in list_shipped_ensembles(model_ids)]
+
+
 def trace_values(values: list | dict) -> np.ndarray:
     """A trace's data array: plotly sends numeric arrays as base64 ``bdata`` with a dtype."""
     if isinstance(values, dict) and "bdata" in values:
@@ -403,7 +408,7 @@ def test_volume_reads_a_nifti_volume(no_dataset: None, model_ids: list[str], nif
     at.run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     spec = plotly_specs(at)[0]
-    assert sorted(t["name"] for t in spec["data"]) == sorted(model_ids)
+    assert sorted(t["name"] for t in spec["data"]) == sorted(model_ids + combined_calls(model_ids))
     assert all(trace_values(t["y"]).shape == (len(dicom_series),) for t in spec["data"])
 
 

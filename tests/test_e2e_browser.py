@@ -20,11 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from liver_model.ensemble import list_shipped_ensembles
 from liver_model.manifest import read_manifest
 from liver_model.zoo import list_shipped_models
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
+def shown_calls(model_ids: list[str]) -> int:
+    """Calls Diagnose shows: one per model, plus each shipped ensemble's combined call."""
+    return len(model_ids) + len(list_shipped_ensembles(model_ids))
+
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 120   # importing TensorFlow on a busy 2-core machine takes a while
@@ -129,7 +135,7 @@ def test_diagnose_in_chromium_predicts_with_every_model_and_explains(app_url: st
             page.locator('input[type="file"]').set_input_files(slice_path)
 
             predictions = page.get_by_text("p(tumour) =")
-            expect(predictions).to_have_count(len(model_ids), timeout=PREDICT_TIMEOUT_MS)
+            expect(predictions).to_have_count(shown_calls(model_ids), timeout=PREDICT_TIMEOUT_MS)
             for model_id in model_ids:
                 expect(page.get_by_text(f"{model_id} (", exact=False).first).to_be_visible()
             expect(page.get_by_text("models say tumour")).to_be_visible()
@@ -176,7 +182,7 @@ def test_volume_to_diagnose_and_teaching_in_chromium(app_url: str, datasets_dir:
             page.locator(".scatterlayer .trace").first.locator(".point").nth(5).click(force=True)
             expect(page.get_by_role("heading", name="Diagnose")).to_be_visible(timeout=60_000)
             expect(page.get_by_text(f"Slice 6 of {len(series)}:")).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("p(tumour) =")).to_have_count(len(model_ids), timeout=PREDICT_TIMEOUT_MS)
+            expect(page.get_by_text("p(tumour) =")).to_have_count(shown_calls(model_ids), timeout=PREDICT_TIMEOUT_MS)
             expect(page.get_by_text("Not HU-calibrated")).to_have_count(0)  # DICOM: real HU windows
             _settle_and_screenshot(page, "diagnose_dicom.png", height=2400)
 

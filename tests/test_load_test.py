@@ -121,7 +121,7 @@ def test_one_real_session_against_its_own_server(tmp_path: Path, datasets_dir: P
     (round_,) = report["rounds"]
     (session,) = round_["sessions"]
     assert session["slice"] != report["warmup"]["slice"]
-    assert session["predictions_shown"] == len(models)
+    assert session["predictions_shown"] == len(models) + load_test.support.combined_calls(models)
     assert session["gradcam_maps"] == len(models)
     assert 0 < session["to_predictions_s"] <= session["to_gradcam_s"] < time.monotonic() - started
     assert session["to_lime_s"] is None and session["errors"] == []
