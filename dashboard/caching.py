@@ -68,10 +68,9 @@ def ensemble_probability(card: Any, member_probabilities: Mapping[str, Any]) -> 
     (:meth:`liver_model.zoo.LoadedModel.uncalibrated_score`), the rule the ensemble was
     cross-validated with.
     """
-    from liver_model.ensemble import probability
+    from liver_model.ensemble import probability_from_members
 
-    return probability(card, {m: get_model(m).uncalibrated_score(np.asarray(member_probabilities[m]))
-                              for m in card.members})
+    return probability_from_members(card, member_probabilities, {m: get_model(m) for m in card.members})
 
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model weights (once per server process)...")

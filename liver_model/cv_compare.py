@@ -33,15 +33,16 @@ class PairedSlices:
     score_b: np.ndarray
 
 
-def _slice_key(entry: Mapping[str, Any]) -> tuple[str, str]:
+def slice_key(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """A report slice's identity across reports: (dataset, file name); :func:`align` sorts by it."""
     return str(entry["dataset"]), str(entry["path"])
 
 
 def align(report_a: Mapping[str, Any], report_b: Mapping[str, Any]) -> PairedSlices:
     """The two reports' slices side by side; :class:`ReportMismatch` unless slices, labels,
     patients and folds are identical (a comparison on different folds is not paired)."""
-    slices_a = {_slice_key(s): s for s in report_a.get("slices", [])}
-    slices_b = {_slice_key(s): s for s in report_b.get("slices", [])}
+    slices_a = {slice_key(s): s for s in report_a.get("slices", [])}
+    slices_b = {slice_key(s): s for s in report_b.get("slices", [])}
     if not slices_a or set(slices_a) != set(slices_b):
         only = len(set(slices_a) ^ set(slices_b))
         raise ReportMismatch(f"the reports hold different slices ({only} in one only); run both "

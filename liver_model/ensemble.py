@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from liver_model import cv_metrics
-from liver_model.cv_compare import PairedSlices, align, paired_difference
+from liver_model.cv_compare import PairedSlices, align, paired_difference, slice_key
 from liver_model.errors import ModelNotFound, ReportMismatch
 
 DEFAULT_ENSEMBLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "ensembles"
@@ -88,6 +88,20 @@ def probability(card: EnsembleCard, member_scores: Mapping[str, float | np.ndarr
     return float(p[0]) if np.ndim(mean) == 0 else p
 
 
+def probability_from_members(card: EnsembleCard, member_probabilities: Mapping[str, Any],
+                             models: Mapping[str, Any]) -> float | np.ndarray:
+    """The ensemble's p(tumour) from its members' *calibrated* p(tumour), as callers hold them.
+
+    Each member's calibration is inverted to its uncalibrated score
+    (:meth:`liver_model.zoo.LoadedModel.uncalibrated_score` of ``models[m]``), the scale the
+    ensemble was cross-validated on; no member runs again. Floats for one slice, arrays for a
+    volume. A member without a probability raises :class:`ModelNotFound`, as in :func:`probability`.
+    """
+    scores = {m: models[m].uncalibrated_score(np.asarray(member_probabilities[m]))
+              for m in card.members if m in member_probabilities}
+    return probability(card, scores)
+
+
 def cross_validate(member_reports: Mapping[str, Mapping[str, Any]], *,
                    seed: int = 20261128) -> dict[str, Any]:
     """The ensemble's CV report from its members' CV reports (same slices, labels and folds).
@@ -132,7 +146,7 @@ def cross_validate(member_reports: Mapping[str, Mapping[str, Any]], *,
 
 def _aligned_entries(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The report's slice entries without their score, in :func:`align`'s (sorted) order."""
-    by_key = {(str(s["dataset"]), str(s["path"])): s for s in report["slices"]}
+    by_key = {slice_key(s): s for s in report["slices"]}
     return [{k: v for k, v in by_key[key].items() if k != "score"} for key in sorted(by_key)]
 
 

@@ -29,8 +29,7 @@ from liver_model.preprocessing import PreparedSlice
 from liver_model.report.figures import display_image, probability_chart
 from liver_model.report.provenance import (expected_performance, report_date, software_version,
                                            weights_sha256)
-from liver_model.ensemble import EnsembleCard
-from liver_model.ensemble import probability as ensemble_probability
+from liver_model.ensemble import EnsembleCard, probability_from_members
 from liver_model.segmentation import SegmentationMaps, slice_maps
 from liver_model.slices import CTSlice
 from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel
@@ -198,10 +197,9 @@ def _combined_calls(ensembles: Sequence[EnsembleCard], models: Sequence[LoadedMo
     for card in ensembles:
         if not set(card.members) <= set(by_id):
             continue
-        scores = {m: float(by_id[m].uncalibrated_score(p[m])) for m in card.members}
         point = card.cross_validation.get("at_threshold") or {}
         out.append(ModelResult(
-            f"{card.ensemble_id} (combined call)", ensemble_probability(card, scores),
+            f"{card.ensemble_id} (combined call)", float(probability_from_members(card, p, by_id)),
             float(card.threshold), point.get("sensitivity"), point.get("specificity"),
             "cross-validation"))
     return tuple(out)
