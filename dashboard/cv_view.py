@@ -15,25 +15,13 @@ import numpy as np
 import pandas as pd
 
 from dashboard.metrics_view import METRICS_DIR, load_json
+from dashboard.summaries import with_interval
+from liver_model.card_files import cv_report_path
 
-REPO_ROOT = METRICS_DIR.parent.parent
 #: Pooled metrics of the report, in table order, with their column names.
 POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
           "sensitivity_at_specificity_0.90": "sensitivity at specificity 0.90",
           "specificity_at_sensitivity_0.90": "specificity at sensitivity 0.90"}
-
-
-def report_path(card: Any, metrics_dir: Path = METRICS_DIR) -> Path | None:
-    """Where the card's CV report lies: its ``report`` path from the repository root, else by
-    file name in ``assets/metrics`` (older cards stored the bare name); None without CV."""
-    cv = getattr(card, "cross_validation", None)
-    if not cv or not cv.get("report"):
-        return None
-    path = Path(cv["report"])
-    for candidate in (path, REPO_ROOT / path, Path(metrics_dir) / path.name):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[str, dict[str, Any]]:
@@ -42,7 +30,7 @@ def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[
     out: dict[str, dict[str, Any]] = {}
     used: set[Path] = set()
     for card in cards:
-        path = report_path(card, metrics_dir)
+        path = cv_report_path(card, metrics_dir)
         report = load_json(path) if path is not None else None
         if report is not None:
             out[card.model_id] = report
@@ -52,19 +40,6 @@ def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[
         if report is not None:
             out.setdefault(path.stem.removeprefix("cv_"), report)
     return out
-
-
-def with_interval(metric: Any) -> str | None:
-    """``{value, ci95_low, ci95_high}`` -> "0.812 [0.75-0.87]"; a bare number as is; None if absent."""
-    if metric is None:
-        return None
-    if not isinstance(metric, Mapping):
-        return f"{float(metric):.3f}"
-    if metric.get("value") is None:
-        return None
-    if metric.get("ci95_low") is None:
-        return f"{metric['value']:.3f}"
-    return f"{metric['value']:.3f} [{metric['ci95_low']:.3f}-{metric['ci95_high']:.3f}]"
 
 
 def summary_table(model_id: str, report: Mapping[str, Any]) -> pd.DataFrame:
@@ -87,10 +62,11 @@ def report_caption(report: Mapping[str, Any]) -> str:
     """What the CV numbers rest on: folds, patients, slices, manifests and the recipe (epochs, input
     size, view, initialisation, added lesions), so that two recipes of one architecture (an ablation
     report next to the shipped one) can be told apart."""
+    data = (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
+            f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
+            f"{', '.join(report.get('manifests', []))}")
     if is_ensemble(report):
-        return (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
-                f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
-                f"{', '.join(report.get('manifests', []))}; ensemble, no training of its own: "
+        return (f"{data}; ensemble, no training of its own: "
                 f"{report.get('rule', '')}, over the out-of-fold scores of "
                 f"{', '.join(report.get('members', []))} (same folds). Intervals: bootstrap over patients.")
     config = report.get("config") or {}
@@ -99,9 +75,7 @@ def report_caption(report: Mapping[str, Any]) -> str:
              if config.get(key)]
     view = ("body crop" if config.get("view", "body") == "body" else
             f"liver view (box from the out-of-fold liver maps of {report.get('locator', '?')})")
-    return (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
-            f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
-            f"{', '.join(report.get('manifests', []))}; {config.get('epochs', '?')} epochs per fold, "
+    return (f"{data}; {config.get('epochs', '?')} epochs per fold, "
             f"{config.get('size', '?')} px {view}, {config.get('init', '?')} initialisation"
             f"{'; ' + ', '.join(added) if added else ''}. Intervals: bootstrap over patients.")
 

@@ -34,8 +34,7 @@ def model_table(cards: tuple) -> pd.DataFrame:
             "initialisation": card.initialisation,
             "trained on": supervision(card),
             "threshold": round(card.threshold, 3),
-            "CV ROC AUC [95 % CI]": None if auc is None else
-            f"{auc['value']:.3f} [{auc['ci95_low']:.3f}-{auc['ci95_high']:.3f}]",
+            "CV ROC AUC [95 % CI]": summaries.with_interval(auc),
             "test ROC AUC": None if test.get("roc_auc") is None else round(test["roc_auc"], 3),
             "test sensitivity": None if test.get("sensitivity") is None else round(test["sensitivity"], 3),
             "test specificity": None if test.get("specificity") is None else round(test["specificity"], 3),

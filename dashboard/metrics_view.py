@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-METRICS_DIR = Path(__file__).resolve().parent.parent / "assets" / "metrics"
+from liver_model.card_files import METRICS_DIR
+
 TEST_METRICS = METRICS_DIR / "test_metrics.json"
 EXPLANATION_QUALITY = METRICS_DIR / "explanation_quality.json"
 

@@ -43,13 +43,23 @@ def ensemble_sentence(card: Any) -> str:
             "map of its own; its evidence is its members' outlines and explanations.")
 
 
+def with_interval(metric: Any) -> str | None:
+    """``{value, ci95_low, ci95_high}`` -> "0.812 [0.75-0.87]"; a bare number as is; None if absent."""
+    if metric is None:
+        return None
+    if not isinstance(metric, Mapping):
+        return f"{float(metric):.3f}"
+    if metric.get("value") is None:
+        return None
+    if metric.get("ci95_low") is None:
+        return f"{metric['value']:.3f}"
+    return f"{metric['value']:.3f} [{metric['ci95_low']:.3f}-{metric['ci95_high']:.3f}]"
+
+
 def cv_auc_sentence(card: Any) -> str:
     """The cross-validated ROC AUC with its interval, as expected performance ("" without CV)."""
-    auc = (card.cross_validation or {}).get("roc_auc")
-    if not auc:
-        return ""
-    return (f"Expected ROC AUC on unseen patients {auc['value']:.3f} "
-            f"[{auc['ci95_low']:.3f}-{auc['ci95_high']:.3f}] (cross-validated).")
+    auc = with_interval((card.cross_validation or {}).get("roc_auc"))
+    return f"Expected ROC AUC on unseen patients {auc} (cross-validated)." if auc else ""
 
 
 def threshold_sentence(card: Any) -> str:

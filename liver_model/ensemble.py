@@ -13,7 +13,6 @@ as ``assets/metrics/cv_<ensemble_id>.json``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from liver_model import cv_metrics
+from liver_model.card_files import CardRecord
 from liver_model.cv_compare import PairedSlices, align, paired_difference, slice_key
 from liver_model.errors import ModelNotFound, ReportMismatch
 
@@ -32,7 +32,7 @@ RULE = ("mean of the members' uncalibrated slice scores (each: highest tumour pr
 
 
 @dataclass
-class EnsembleCard:
+class EnsembleCard(CardRecord):
     """What a user must know about a shipped ensemble (``assets/ensembles/<id>.json``)."""
 
     ensemble_id: str
@@ -48,15 +48,6 @@ class EnsembleCard:
     """Same keys as :attr:`liver_model.zoo.ModelCard.cross_validation`, plus the paired
     difference to each member."""
     notes: str = ""
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EnsembleCard":
-        """Build from the JSON content, ignoring keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @property
     def model_id(self) -> str:

@@ -8,7 +8,6 @@ break ``.keras`` files (see STACK-FACTS).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import tensorflow as tf
 
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
 from liver_model.architectures.unet import SCORE_LAYER
+from liver_model.card_files import CardRecord
 from liver_model.errors import ModelNotFound
 from liver_model.liver_view import prepare_liver_view
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
@@ -36,7 +36,7 @@ MARKDOWN_FILE = "MODEL_CARD.md"
 
 
 @dataclass
-class ModelCard:
+class ModelCard(CardRecord):
     """What a user must know about a shipped model (``card.json``)."""
 
     model_id: str
@@ -83,15 +83,6 @@ class ModelCard:
     with its interval, and the sensitivity / specificity expected at :attr:`threshold`. For models
     trained on every patient this, not ``test_metrics``, is the expected performance."""
     notes: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
-        """Build from ``card.json`` content, ignoring keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass

@@ -13,7 +13,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from liver_model import cv_metrics
-from liver_model.commands.ensemble import REPO_ROOT, member_report
+from liver_model.card_files import REPO_ROOT
+from liver_model.commands.ensemble import member_report
 from liver_model.ensemble import (DEFAULT_ENSEMBLES_DIR, EnsembleCard, cross_validate,
                                   list_shipped_ensembles, probability)
 from liver_model.errors import ModelNotFound, ReportMismatch

@@ -13,9 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
+from liver_model.card_files import REPO_ROOT
 from liver_model.registry import ARCHITECTURES, get_architecture
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
         steps_per_epoch=args.steps_per_epoch, view=args.view)
-    work = args.work_dir or REPO / "artifacts" / "cv" / args.out.stem
+    work = args.work_dir or REPO_ROOT / "artifacts" / "cv" / args.out.stem
     work.mkdir(parents=True, exist_ok=True)
     log_file = (work / "progress.log").open("a")
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_cv_data(args.manifest, config.size, view=config.view)
         try:
-            report_path = str(args.out.resolve().relative_to(REPO))
+            report_path = str(args.out.resolve().relative_to(REPO_ROOT))
         except ValueError:
             report_path = args.out.name
         card = ship(spec, data, config, report, report_path, args.ship,

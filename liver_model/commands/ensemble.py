@@ -11,11 +11,10 @@ import argparse
 import json
 from pathlib import Path
 
+from liver_model.card_files import METRICS_DIR, REPO_ROOT, cv_report_path
 from liver_model.ensemble import DEFAULT_ENSEMBLES_DIR, card_from_report, cross_validate, write_card
 from liver_model.errors import ModelNotFound, ReportMismatch
 from liver_model.zoo import DEFAULT_MODELS_DIR, read_card
-
-REPO_ROOT = DEFAULT_MODELS_DIR.parent.parent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model_id of a shipped, cross-validated detector (repeat)")
     parser.add_argument("--name", required=True, help="ensemble id")
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
-    parser.add_argument("--metrics-dir", type=Path, default=REPO_ROOT / "assets" / "metrics")
+    parser.add_argument("--metrics-dir", type=Path, default=METRICS_DIR)
     parser.add_argument("--ensembles-dir", type=Path, default=DEFAULT_ENSEMBLES_DIR)
 
 
@@ -35,13 +34,13 @@ def member_report(model_id: str, models_dir: Path) -> dict:
     if not path:
         raise ModelNotFound(f"Model '{model_id}' has no cross-validation report: an ensemble "
                             "member must be cross-validated on the same folds.")
-    for candidate in (Path(path), REPO_ROOT / path):
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text())
-            except json.JSONDecodeError as err:
-                raise ReportMismatch(f"cannot read the cv report {candidate}: {err}") from err
-    raise ReportMismatch(f"the cv report of '{model_id}' ({path}) is missing")
+    found = cv_report_path(card)
+    if found is None:
+        raise ReportMismatch(f"the cv report of '{model_id}' ({path}) is missing")
+    try:
+        return json.loads(found.read_text())
+    except json.JSONDecodeError as err:
+        raise ReportMismatch(f"cannot read the cv report {found}: {err}") from err
 
 
 def run(args: argparse.Namespace) -> int:
