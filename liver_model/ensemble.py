@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from liver_model import cv_metrics
-from liver_model.card_files import CardRecord
+from liver_model.card_files import REPO_ROOT, CardRecord
 from liver_model.cv_compare import PairedSlices, align, paired_difference, slice_key
 from liver_model.errors import ModelNotFound, ReportMismatch
 
-DEFAULT_ENSEMBLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "ensembles"
+DEFAULT_ENSEMBLES_DIR = REPO_ROOT / "assets" / "ensembles"
 RULE = ("mean of the members' uncalibrated slice scores (each: highest tumour probability inside "
         "its predicted liver), then Platt scaling fitted on the out-of-fold means")
 

@@ -167,9 +167,10 @@ def browser_timings(models: list[str], slices: list[Path], repeats: int) -> dict
                     raise SystemExit(f"page incomplete after uploading {path.name}")
                 return elapsed
 
+            calls = len(models) + len(list_shipped_ensembles(models))  # "p(tumour) =" bars per upload
+
             def predictions_shown() -> bool:
-                return page.get_by_text("p(tumour) =").count() == len(models) + len(
-                    list_shipped_ensembles(models))
+                return page.get_by_text("p(tumour) =").count() == calls
 
             start = time.perf_counter()
             upload(slices[0], predictions_shown)

@@ -76,11 +76,6 @@ def model_ids() -> list[str]:
     return [card.model_id for card in list_shipped_models()]
 
 
-def n_models() -> int:
-    """Shipped models, and so Grad-CAM maps expected per upload."""
-    return len(model_ids())
-
-
 def wait_idle(page: Any, timeout_ms: float) -> None:
     """Wait until no script run is in progress in the session."""
     page.wait_for_timeout(200)
@@ -89,8 +84,9 @@ def wait_idle(page: Any, timeout_ms: float) -> None:
         " === 'notRunning'", timeout=timeout_ms)
 
 
-def upload(page: Any, path: Path, models: int) -> float:
-    """Replace the uploaded file with ``path``; seconds until predictions and Grad-CAMs are shown."""
+def upload(page: Any, path: Path, models: int, calls: int) -> float:
+    """Replace the uploaded file with ``path``; seconds until the ``calls`` "p(tumour) =" bars
+    (models and combined calls) and the ``models`` Grad-CAMs are shown."""
     from playwright.sync_api import expect
 
     timeout = UPLOAD_TIMEOUT_S * 1000
@@ -113,15 +109,14 @@ def upload(page: Any, path: Path, models: int) -> float:
     # The slice's own title is drawn first in the run this upload starts; then wait for that run.
     expect(page.locator(".gtitle", has_text=path.name).first).to_be_attached(timeout=timeout)
     wait_idle(page, timeout)
-    expect(page.get_by_text("p(tumour) =")).to_have_count(models + support.combined_calls(model_ids()),
-                                                          timeout=timeout)
+    expect(page.get_by_text("p(tumour) =")).to_have_count(calls, timeout=timeout)
     expect(page.get_by_text(f"{models} explanation maps shown")).to_be_visible(timeout=timeout)
     if page.get_by_test_id("stException").count():
         raise RuntimeError(f"the app showed an exception after uploading {path.name}")
     return time.monotonic() - started
 
 
-def drive(url: str, pid: int, slices: list[Path], first: int, models: int) -> dict[str, Any]:
+def drive(url: str, pid: int, slices: list[Path], first: int, models: int, calls: int) -> dict[str, Any]:
     """Upload every slice in one session; RSS after ``first`` uploads and after all of them."""
     from playwright.sync_api import sync_playwright
 
@@ -136,7 +131,7 @@ def drive(url: str, pid: int, slices: list[Path], first: int, models: int) -> di
             page.goto(f"{url}/diagnose", wait_until="domcontentloaded")
             page.locator('input[type="file"]').wait_for(state="attached", timeout=START_TIMEOUT_S * 1000)
             for done, path in enumerate(slices, start=1):
-                times.append(upload(page, path, models))
+                times.append(upload(page, path, models, calls))
                 peak = max(peak, rss_mib(pid))
                 if done == first:
                     rss["first"] = rss_mib(pid)
@@ -172,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.first < args.uploads:
         raise SystemExit("need 1 <= --first < --uploads")
     slices = choose_slices(args.manifest, args.uploads)
-    models = n_models()
+    ids = model_ids()
+    models, calls = len(ids), len(ids) + support.combined_calls(ids)  # read once, not per upload
     server, log, ready_path = None, None, None
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
@@ -186,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         ready_s = wait_ready(url, server, log, ready_path)
         print(f"server ready after {ready_s:.1f} s; RSS {rss_mib(pid):.0f} MiB; "
               f"{len(slices)} uploads x {models} models (predictions + Grad-CAM)", flush=True)
-        result = drive(url, pid, slices, args.first, models)
+        result = drive(url, pid, slices, args.first, models, calls)
     finally:
         if server is not None:
             support.stop_server(server)

@@ -17,7 +17,6 @@ from liver_model.card_files import REPO_ROOT
 from liver_model.registry import ARCHITECTURES, get_architecture
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     seg = sorted(name for name, spec in ARCHITECTURES.items() if spec.segmentation)
     parser.add_argument("--manifest", required=True, type=Path, action="append",
