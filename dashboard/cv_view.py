@@ -26,7 +26,11 @@ POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
 
 def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[str, dict[str, Any]]:
     """``{model_id: report}`` for every shipped card with a CV report, then any other
-    ``cv_*.json`` in ``metrics_dir`` (named by the file, e.g. a recipe not shipped)."""
+    ``cv_*.json`` in ``metrics_dir`` (named by the file, e.g. a recipe not shipped).
+
+    A file named after a shipped model that its card does not name (an older report left beside
+    the one the card points to) is listed as ``<name> (not the card's report)`` rather than
+    hidden or mistaken for the shipped model's estimate."""
     out: dict[str, dict[str, Any]] = {}
     used: set[Path] = set()
     for card in cards:
@@ -38,7 +42,8 @@ def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[
     for path in sorted(Path(metrics_dir).glob("cv_*.json")):
         report = None if path.resolve() in used else load_json(path)
         if report is not None:
-            out.setdefault(path.stem.removeprefix("cv_"), report)
+            name = path.stem.removeprefix("cv_")
+            out[f"{name} (not the card's report)" if name in out else name] = report
     return out
 
 

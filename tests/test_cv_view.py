@@ -159,6 +159,15 @@ def test_cv_reports_are_found_through_the_cards_and_the_metrics_folder(tmp_path)
     assert reports[shipped.model_id]["n_folds"] == 5 and reports["other_recipe"]["n_folds"] == 3
 
 
+def test_a_report_named_like_a_shipped_model_but_not_its_cards_is_labelled_not_dropped(tmp_path) -> None:
+    shipped = card(SEGMENTATION_ARCH, cross_validation={**CV, "report": "assets/metrics/cv_shipped.json"})
+    (tmp_path / "cv_shipped.json").write_text(json.dumps(REPORT))
+    (tmp_path / f"cv_{shipped.model_id}.json").write_text(json.dumps({**REPORT, "n_folds": 3}))
+    reports = cv_view.load_reports([shipped], tmp_path)
+    assert reports[shipped.model_id]["n_folds"] == 5
+    assert reports[f"{shipped.model_id} (not the card's report)"]["n_folds"] == 3
+
+
 def test_per_patient_chart_sorts_marks_backwards_patients_and_names_unscored_ones() -> None:
     fig = cv_charts.per_patient_auc_figure(REPORT["per_patient"])
     bar = fig.data[0]
