@@ -8,13 +8,13 @@ CC BY 4.0) asks for credit wherever they are shown, so the bundle carries :data:
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import streamlit as st
 
 from dashboard import state, uploads
+from liver_model.paths import ASSETS_DIR
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples" / "totalsegmentator_ct"
+EXAMPLE_DIR = ASSETS_DIR / "examples" / "totalsegmentator_ct"
 NAME = "the example CT (20 abdominal slices, TotalSegmentator)"
 CREDIT = (
     "Example CT from the TotalSegmentator project (Wasserthal et al., Radiology: Artificial "

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from liver_model.card_files import METRICS_DIR
+from liver_model.paths import METRICS_DIR
 
 TEST_METRICS = METRICS_DIR / "test_metrics.json"
 EXPLANATION_QUALITY = METRICS_DIR / "explanation_quality.json"

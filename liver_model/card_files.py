@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-METRICS_DIR = REPO_ROOT / "assets" / "metrics"
-"""Where the CV, test-split and benchmark reports are shipped."""
+from liver_model.paths import METRICS_DIR, REPO_ROOT
+
 
 
 class CardRecord:

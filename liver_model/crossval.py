@@ -31,6 +31,7 @@ from liver_model.evaluation import load_row_slice
 from liver_model.liver_view import prepare_liver_view
 from liver_model.manifest import dataset_name
 from liver_model.masks import load_label_mask
+from liver_model.paths import SPLITS_DIR
 from liver_model.preprocessing import PreparedSlice, prepare
 from liver_model.registry import ArchSpec
 from liver_model.segmentation import maps_on_slice
@@ -42,7 +43,7 @@ from liver_model.training.trainer import _hardware
 from liver_model.zoo import save_weights
 
 Log = Callable[[str], None]
-SPLIT_FILE = Path(__file__).resolve().parents[1] / "assets" / "splits" / "lits_windowed_jpg.json"
+SPLIT_FILE = SPLITS_DIR / "lits_windowed_jpg.json"
 """The fixed split of earlier releases: its test patients' OOF metrics are reported for continuity."""
 
 

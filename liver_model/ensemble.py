@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from liver_model import cv_metrics
-from liver_model.card_files import REPO_ROOT, CardRecord
+from liver_model.card_files import CardRecord
 from liver_model.cv_compare import PairedSlices, align, paired_difference, slice_key
 from liver_model.errors import ModelNotFound, ReportMismatch
+from liver_model.paths import ASSETS_DIR
 
-DEFAULT_ENSEMBLES_DIR = REPO_ROOT / "assets" / "ensembles"
+DEFAULT_ENSEMBLES_DIR = ASSETS_DIR / "ensembles"
 RULE = ("mean of the members' uncalibrated slice scores (each: highest tumour probability inside "
         "its predicted liver), then Platt scaling fitted on the out-of-fold means")
 

@@ -21,7 +21,8 @@ from liver_model.errors import ManifestError
 from liver_model.io import load_slice
 from liver_model.manifest import dataset_name, read_manifest
 from liver_model.slices import CTSlice
-from liver_model.splits import SPLITS_DIR, UNASSIGNED, split_for_manifest
+from liver_model.paths import SPLITS_DIR
+from liver_model.splits import UNASSIGNED, split_for_manifest
 from liver_model.zoo import DEFAULT_MODELS_DIR, LoadedModel, list_shipped_models, load_model
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy")

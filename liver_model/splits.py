@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from liver_model.errors import ManifestError
+from liver_model.paths import SPLITS_DIR
 
 SPLITS = ("train", "val", "test")
 UNASSIGNED = "unassigned"
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 20261125
-SPLITS_DIR = Path(__file__).resolve().parent.parent / "assets" / "splits"
 
 
 def make_patient_split(frame: pd.DataFrame, *, seed: int = DEFAULT_SEED,

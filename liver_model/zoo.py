@@ -21,14 +21,15 @@ import tensorflow as tf
 
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
 from liver_model.architectures.unet import SCORE_LAYER
-from liver_model.card_files import REPO_ROOT, CardRecord
+from liver_model.card_files import CardRecord
 from liver_model.errors import ModelNotFound
 from liver_model.liver_view import prepare_liver_view
+from liver_model.paths import ASSETS_DIR
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
                                        prepare_batch)
 from liver_model.registry import get_architecture
 
-DEFAULT_MODELS_DIR = REPO_ROOT / "assets" / "models"
+DEFAULT_MODELS_DIR = ASSETS_DIR / "models"
 WEIGHTS_FILE = "model.weights.h5"
 CARD_FILE = "card.json"
 HISTORY_FILE = "history.csv"

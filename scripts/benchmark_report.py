@@ -38,7 +38,8 @@ from liver_model.measurements import diameters, measure_slice  # noqa: E402
 from liver_model.registry import get_architecture  # noqa: E402
 from liver_model.report import build_slice_report, build_volume_report, render_pdf, report_json  # noqa: E402
 from liver_model.segmentation import slice_maps  # noqa: E402
-from liver_model.splits import SPLITS_DIR, apply_split, load_split  # noqa: E402
+from liver_model.paths import SPLITS_DIR  # noqa: E402
+from liver_model.splits import apply_split, load_split  # noqa: E402
 from liver_model.zoo import list_shipped_models, load_model  # noqa: E402
 
 

@@ -5,7 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from liver_model.card_files import METRICS_DIR, REPO_ROOT, cv_report_path
+from liver_model.card_files import cv_report_path
+from liver_model.paths import METRICS_DIR, REPO_ROOT
 from liver_model.ensemble import DEFAULT_ENSEMBLES_DIR, EnsembleCard
 from liver_model.zoo import DEFAULT_MODELS_DIR, ModelCard
 

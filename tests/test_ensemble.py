@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from liver_model import cv_metrics
-from liver_model.card_files import REPO_ROOT
+from liver_model.paths import REPO_ROOT
 from liver_model.commands.ensemble import member_report
 from liver_model.ensemble import (DEFAULT_ENSEMBLES_DIR, EnsembleCard, cross_validate,
                                   list_shipped_ensembles, probability)

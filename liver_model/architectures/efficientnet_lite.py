@@ -21,6 +21,7 @@ from keras import layers
 from liver_model.architectures.keras_apps import image_input
 from liver_model.architectures.tumour_map_head import tumour_map_head
 from liver_model.errors import ModelNotFound
+from liver_model.paths import ASSETS_DIR
 
 #: Layer Grad-CAM should target: the last 4-D activation (7x7x1280 at 224 px input).
 CAM_LAYER = "top_activation"
@@ -29,9 +30,7 @@ IMAGENET_LOGITS_LAYER = "predictions"
 #: Name of the liver head's output layer (sigmoid probability of tumour).
 LIVER_OUTPUT_LAYER = "p_tumour"
 #: The converted ImageNet weights shipped with LiverLens (written by the conversion script).
-PRETRAINED_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "assets" / "pretrained" / "efficientnet_lite0_imagenet.weights.h5"
-)
+PRETRAINED_WEIGHTS = ASSETS_DIR / "pretrained" / "efficientnet_lite0_imagenet.weights.h5"
 
 #: ImageNet statistics the original weights were trained with (RGB, on 0..1 images).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from liver_model.card_files import REPO_ROOT
+from liver_model.paths import REPO_ROOT
 from liver_model.registry import ARCHITECTURES, get_architecture
 
 

@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from liver_model.card_files import METRICS_DIR, REPO_ROOT, cv_report_path
+from liver_model.card_files import cv_report_path
+from liver_model.paths import METRICS_DIR, REPO_ROOT
 from liver_model.ensemble import DEFAULT_ENSEMBLES_DIR, card_from_report, cross_validate, write_card
 from liver_model.errors import ModelNotFound, ReportMismatch
 from liver_model.zoo import DEFAULT_MODELS_DIR, read_card

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from liver_model.manifest import dataset_name, read_manifest
-from liver_model.splits import SPLITS_DIR, apply_split, load_split, split_for_manifest
+from liver_model.paths import SPLITS_DIR
+from liver_model.splits import apply_split, load_split, split_for_manifest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from liver_model.manifest import dataset_name, read_manifest
-from liver_model.splits import (DEFAULT_FRACTIONS, DEFAULT_SEED, SPLITS_DIR, apply_split,
+from liver_model.paths import SPLITS_DIR
+from liver_model.splits import (DEFAULT_FRACTIONS, DEFAULT_SEED, apply_split,
                                 make_patient_split, save_split, split_path)
 
 

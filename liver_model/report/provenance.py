@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from liver_model.card_files import REPO_ROOT
+from liver_model.paths import REPO_ROOT
 
 
 def software_version() -> str:

@@ -24,10 +24,11 @@ import pandas as pd
 from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
 from liver_model.masks import load_label_mask
+from liver_model.paths import ARTIFACTS_DIR
 from liver_model.preprocessing import (LIVER_VIEW_VERSION, PREPROCESSING_VERSION, body_crop_box,
                                        liver_view_box, prepare)
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "cache"
+DEFAULT_CACHE_DIR = ARTIFACTS_DIR / "cache"
 _CACHE_VERSION = 4
 """Bump when prepare() or what the cache holds changes, so that stale caches are not reused
 (3: liver masks added for the segmentation models; 4: crop boxes, and the liver view)."""

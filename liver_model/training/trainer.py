@@ -31,9 +31,10 @@ from liver_model import metrics
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
 from liver_model.architectures.tumour_map_head import HEAD_PREFIX, MAP_LAYER
 from liver_model.manifest import dataset_name
+from liver_model.paths import REPO_ROOT, SPLITS_DIR
 from liver_model.preprocessing import PREPROCESSING_VERSION
 from liver_model.registry import ArchSpec
-from liver_model.splits import SPLITS_DIR, load_split, split_for_manifest
+from liver_model.splits import load_split, split_for_manifest
 from liver_model.training.augment import evaluation_dataset, training_dataset
 from liver_model.training.tumour_map import with_tumour_map_loss
 from liver_model.training.cache import SliceCache, load_or_build_cache
@@ -284,9 +285,8 @@ def _split_file_used(frame: pd.DataFrame, splits_dir: Path) -> str:
 
 def _repo_relative(path: Path) -> str:
     """``path`` relative to the repository when inside it (cards must hold no machine paths)."""
-    root = Path(__file__).resolve().parents[2]
     try:
-        return str(Path(path).resolve().relative_to(root))
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
         return Path(path).name
 
