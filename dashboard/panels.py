@@ -52,6 +52,7 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
             st.markdown(f"**Combined call, {ensemble.ensemble_id}**: "
                         f"{_call_markdown(p >= ensemble.threshold)}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {ensemble.threshold:.3f}")
+            st.caption(summaries.members_sentence(ensemble, probabilities, thresholds))
             st.caption(summaries.ensemble_sentence(ensemble))
             st.caption(summaries.threshold_sentence(ensemble))
     result = summaries.agreement(probabilities, thresholds)

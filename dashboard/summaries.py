@@ -43,6 +43,20 @@ def ensemble_sentence(card: Any) -> str:
             "map of its own; its evidence is its members' outlines and explanations.")
 
 
+def members_sentence(card: Any, probabilities: Mapping[str, float], thresholds: Mapping[str, float]) -> str:
+    """What each member of an ensemble says on this slice, at its own threshold.
+
+    Why: the combined call is a mean, so a confident member can outvote a doubtful one; a reader
+    asking "why does the combined call say tumour?" first needs to know which view drove it, and
+    whether the views disagree (then the members' maps below are where to look).
+    """
+    said = {m: probabilities[m] >= thresholds[m] for m in card.members}
+    parts = [f"{m} says {'tumour' if said[m] else 'normal'} (p {probabilities[m]:.2f})" for m in card.members]
+    verdict = ("they agree." if len(set(said.values())) == 1
+               else "they disagree: the mean of their scores decides, and their outlines below show why each says what it says.")
+    return "Members: " + "; ".join(parts) + " - " + verdict
+
+
 def with_interval(metric: Any) -> str | None:
     """``{value, ci95_low, ci95_high}`` -> "0.812 [0.75-0.87]"; a bare number as is; None if absent."""
     if metric is None:

@@ -192,6 +192,7 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
         assert f"**Combined call, {ensemble.ensemble_id}**" in shown
         assert shown.index(f"Combined call, {ensemble.ensemble_id}") < shown.index(f"**{model_ids[0]}**")
         assert summaries.ensemble_sentence(ensemble) in shown
+        assert f"Members: {ensemble.members[0]} says " in shown
         assert summaries.threshold_sentence(ensemble) in shown
     bars = [bar.proto.text for bar in at.get("progress")]
     assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids) + len(ensembles)

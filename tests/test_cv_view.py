@@ -214,6 +214,10 @@ def test_an_ensemble_says_what_it_combines() -> None:
 
     ensemble = EnsembleCard(ensemble_id="e", members=["a", "b"], threshold=0.5, cross_validation=CV)
     assert summaries.ensemble_sentence(ensemble).startswith("Mean of a and b")
+    agree = summaries.members_sentence(ensemble, {"a": 0.8, "b": 0.6}, {"a": 0.5, "b": 0.55})
+    assert agree == "Members: a says tumour (p 0.80); b says tumour (p 0.60) - they agree."
+    split = summaries.members_sentence(ensemble, {"a": 0.8, "b": 0.5}, {"a": 0.5, "b": 0.55})
+    assert "b says normal (p 0.50)" in split and "they disagree" in split
     assert summaries.threshold_sentence(ensemble).startswith("Threshold 0.500: finds 84% of tumour slices, flags 9%")
     assert summaries.cv_auc_sentence(ensemble) == ("Expected ROC AUC on unseen patients 0.900 [0.850-0.950] "
                                                    "(cross-validated).")
