@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_pages import APP, TIMEOUT, open_page, study_a_lits_tumour_slice
 from dashboard import cv_view, summaries
 from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence, view_note
 from liver_model.ensemble import list_shipped_ensembles
@@ -24,10 +25,8 @@ from liver_model.registry import get_architecture
 from liver_model.zoo import list_shipped_models, load_model
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "streamlit_app.py")
 PAGES = ("pages/diagnose.py", "pages/compare.py", "pages/performance.py", "pages/volume.py", "pages/teaching.py")
 UPLOAD_PAGES = ("pages/diagnose.py", "pages/compare.py", "pages/volume.py")
-TIMEOUT = 240  # first runs trace every model's compiled functions on a shared 2-core CPU
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +74,6 @@ def dicom_series(ircadb_manifest: Path) -> list[tuple[str, bytes]]:
 def no_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     """No dataset folder configured, as on a fresh install."""
     monkeypatch.delenv("LIVERLENS_DATA_DIR", raising=False)
-
-
-def open_page(page: str) -> AppTest:
-    """Run the app, then switch to ``page`` and run it."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.switch_page(page)
-    at.run()
-    return at
 
 
 def texts(at: AppTest) -> str:
@@ -354,15 +343,7 @@ def test_teaching_gallery_mask_and_guided_explanation(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LIVERLENS_DATA_DIR", str(datasets_dir))
     at = open_page("pages/teaching.py")
     assert not at.exception
-    at.selectbox(key="teaching_dataset").set_value(
-        next(p for p in at.selectbox(key="teaching_dataset").options if "lits" in str(p)))
-    at.run()
-    at.selectbox(key="teaching_label").set_value("tumour")
-    at.checkbox(key="teaching_large").check()
-    at.run()
-    next(b for b in at.button if b.label == "Study").click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    study_a_lits_tumour_slice(at)
     at.toggle(key="teaching_mask").set_value(True)
     at.radio[0].set_value("tumour")
     at.run()

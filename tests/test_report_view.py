@@ -13,24 +13,13 @@ import pydicom
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_pages import open_page, study_a_lits_tumour_slice
 from liver_model.manifest import read_manifest
 from liver_model.registry import get_architecture
 from liver_model.zoo import list_shipped_models
 
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "streamlit_app.py")
-TIMEOUT = 300
 MARKERS = {"PatientName": "ZQXUINAME", "PatientID": "ZQXUIPID", "InstitutionName": "ZQXUIINST",
            "AccessionNumber": "ZQXUIACC", "PatientBirthDate": "19110203", "StudyDate": "19330507"}
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def text_of(at: AppTest) -> str:
@@ -92,14 +81,7 @@ def test_teaching_measures_the_reference_beside_a_map_model(monkeypatch, dataset
     monkeypatch.setenv("LIVERLENS_DATA_DIR", str(datasets_dir))
     with_maps = [c for c in list_shipped_models() if get_architecture(c.architecture).map_layer]
     at = open_page("pages/teaching.py")
-    at.selectbox(key="teaching_dataset").set_value(
-        next(p for p in at.selectbox(key="teaching_dataset").options if "lits" in str(p)))
-    at.run()
-    at.selectbox(key="teaching_label").set_value("tumour")
-    at.checkbox(key="teaching_large").check()
-    at.run()
-    next(b for b in at.button if b.label == "Study").click()
-    at.run()
+    study_a_lits_tumour_slice(at)
     at.selectbox(key="teaching_model").set_value(with_maps[0])
     at.run()
     assert not at.exception, [e.value for e in at.exception]
