@@ -13,7 +13,8 @@ from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
 from liver_model.preprocessing import PREPROCESSING_VERSION, prepare
 from liver_model.registry import ARCHITECTURES
-from liver_model.zoo import DEFAULT_MODELS_DIR, list_shipped_models, load_model, save_weights
+from liver_model.card_markdown import render_markdown
+from liver_model.zoo import DEFAULT_MODELS_DIR, MARKDOWN_FILE, list_shipped_models, load_model, save_weights
 
 FAST_MODEL = "mobilenet_v3_small_unet"
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +39,16 @@ def test_shipped_models_have_complete_cards() -> None:
             f"{card.model_id} was trained with other preprocessing: retrain it")
     total = sum(c.file_size_bytes for c in cards)
     assert total < 150e6
+
+
+def test_shipped_markdown_cards_say_what_their_json_cards_say() -> None:
+    """MODEL_CARD.md is what a reviewer reads on GitHub; a card.json edited without re-rendering
+    (``zoo.write_card`` does both) would leave the two disagreeing."""
+    for card in list_shipped_models():
+        shipped = (DEFAULT_MODELS_DIR / card.model_id / MARKDOWN_FILE).read_text()
+        assert shipped == render_markdown(card), f"{card.model_id}: re-render with zoo.write_card"
+        if card.cross_validation:
+            assert f"ROC AUC {card.cross_validation['roc_auc']['value']:.3f}" in shipped
 
 
 def test_shipped_model_predicts_real_jpeg_and_dicom(lits_manifest: Path, ircadb_manifest: Path) -> None:
