@@ -75,8 +75,8 @@ def report_caption(report: Mapping[str, Any]) -> str:
                 f"{report.get('rule', '')}, over the out-of-fold scores of "
                 f"{', '.join(report.get('members', []))} (same folds). Intervals: bootstrap over patients.")
     config = report.get("config") or {}
-    added = [f"{config[key]:g} {label} per tumour-free liver slice"
-             for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "copy-pasted lesions"))
+    added = [f"{config[key]:g} {'copy' if config[key] == 1 else 'copies'} with {label} per tumour-free liver slice"
+             for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "a copy-pasted lesion"))
              if config.get(key)]
     view = ("body crop" if config.get("view", "body") == "body" else
             f"liver view (box from the out-of-fold liver maps of {report.get('locator', '?')})")
