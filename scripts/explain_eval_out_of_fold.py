@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.explain.evaluate import evaluate_explanations, load_eval_slices, select_tumour_rows  # noqa: E402
+from liver_model.explain.evaluate import evaluate_explanations, load_eval_slices, select_tumour_rows, summarise  # noqa: E402
 from liver_model.manifest import dataset_name, read_manifest  # noqa: E402
 from liver_model.zoo import DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel, load_model, read_card, write_card  # noqa: E402
 
@@ -43,13 +41,9 @@ def fold_model(model_id: str, weights: Path, fold: int, into: Path) -> LoadedMod
     return load_model(card.model_id, into)
 
 
-def pooled(per_slice: list[dict]) -> dict[str, float | int]:
+def pooled(per_slice: list[dict]) -> dict[str, float | int | None]:
     """Mean of each metric over every held-out slice (None values, e.g. no own map, left out)."""
-    out: dict[str, float | int] = {"n": len(per_slice)}
-    for name in METRICS:
-        values = [s[name] for s in per_slice if s.get(name) is not None]
-        out[name] = float(np.mean(values)) if values else None
-    return out
+    return {"n": len(per_slice), **{name: summarise([s.get(name) for s in per_slice])["mean"] for name in METRICS}}
 
 
 def main(argv: list[str] | None = None) -> int:
