@@ -65,7 +65,7 @@ def summary_table(model_id: str, report: Mapping[str, Any]) -> pd.DataFrame:
 
 def report_caption(report: Mapping[str, Any]) -> str:
     """What the CV numbers rest on: folds, patients, slices, manifests and the recipe (epochs, input
-    size, view, initialisation, added lesions), so that two recipes of one architecture (an ablation
+    size, view, initialisation, added lesions, test-time flips), so that two recipes of one architecture (an ablation
     report next to the shipped one) can be told apart."""
     data = (f"{report.get('n_folds', '?')} folds by patient, {report.get('n_patients', '?')} patients, "
             f"{report.get('n_slices', '?')} slices ({report.get('n_tumour_slices', '?')} with tumour) from "
@@ -78,6 +78,9 @@ def report_caption(report: Mapping[str, Any]) -> str:
     added = [f"{config[key]:g} {'copy' if config[key] == 1 else 'copies'} with {label} per tumour-free liver slice"
              for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "a copy-pasted lesion"))
              if config.get(key)]
+    flips = int(config.get("test_time_flips", 1))
+    if flips > 1:
+        added.append(f"maps averaged over {flips} flipped copies of each slice")
     view = ("body crop" if config.get("view", "body") == "body" else
             f"liver view (box from the out-of-fold liver maps of {report.get('locator', '?')})")
     return (f"{data}; {config.get('epochs', '?')} epochs per fold, "

@@ -43,6 +43,10 @@ def render_markdown(card: ModelCard) -> str:
         + f", {card.training_time_s / 60:.1f} min on {card.hardware}",
         f"- **Decision threshold**: {card.threshold:.4f} — {card.threshold_rule}",
     ]
+    if card.test_time_flips > 1:
+        lines.append(f"- **Test-time flips**: the liver and tumour maps are averaged over "
+                     f"{card.test_time_flips} flipped copies of the slice before the slice score "
+                     "pools them (the cross-validation scored its held-out slices the same way)")
     if card.validation_metrics or card.test_metrics or not card.cross_validation:
         lines += ["", "## Metrics", "",
                   "| set | n | ROC AUC | PR AUC | sensitivity | specificity | accuracy | F1 | Brier |",

@@ -176,13 +176,28 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     """Train on every other fold, predict the held-out fold; cached in ``fold<k>.npz``.
 
     ``inputs`` are the held-out model inputs when they differ from the training view (the
-    located liver views); default ``data.images``.
+    located liver views); default ``data.images``. A cached fold predicted with other
+    ``test_time_flips`` is predicted again from its kept weights (``fold<k>.weights.h5``), not
+    retrained: flips change the prediction, not the training.
     """
     path = out_dir / f"fold{fold}.npz"
+    weights = out_dir / f"fold{fold}.weights.h5"
+    held = np.flatnonzero(fold_of_row == fold)
+    held_inputs = (data.images if inputs is None else inputs)[held]
     if path.is_file():
-        log(f"fold {fold}: read back from {path.name}")
         with np.load(path) as stored:
-            return dict(stored)
+            cached = dict(stored)
+        if int(cached.get("test_time_flips", 1)) == config.test_time_flips:
+            log(f"fold {fold}: read back from {path.name}")
+            return cached
+        if not weights.is_file():
+            raise FileNotFoundError(f"{path} was predicted with other test-time flips and "
+                                    f"{weights.name} is missing: delete {path.name} to retrain")
+        log(f"fold {fold}: predicting again with {config.test_time_flips} test-time flip(s) "
+            f"from {weights.name}")
+        model = spec.build(config.size)
+        model.load_weights(weights)
+        return _store_fold(path, held, model, held_inputs, config, cached["train_seconds"])
     train = _train_indices(data, fold_of_row, fold)
     images, liver, tumour = add_synthetic_examples(
         data.images[train], data.liver[train], data.tumour[train], data.labels[train],
@@ -194,16 +209,24 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
                              checkpoint_dir=out_dir / f"fold{fold}_checkpoint", label=f"fold {fold}",
                              write=log)
     # Kept (in the git-ignored work dir) so explanations can be checked on patients the model
-    # never saw: the shipped model has seen every patient.
-    save_weights(model, out_dir / f"fold{fold}.weights.h5", dtype="float16")
-    held = np.flatnonzero(fold_of_row == fold)
-    score, liver_p, tumour_p = predict_maps(model, (data.images if inputs is None else inputs)[held])
-    result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),
-              "tumour": tumour_p.astype(np.float16),
-              "train_seconds": np.float64(time.perf_counter() - started)}
-    np.savez(out_dir / f"fold{fold}.tmp.npz", **result)
-    (out_dir / f"fold{fold}.tmp.npz").replace(path)
+    # never saw, and so the fold can be predicted again with other test-time flips.
+    save_weights(model, weights, dtype="float16")
+    result = _store_fold(path, held, model, held_inputs, config, time.perf_counter() - started)
     log(f"fold {fold}: done in {result['train_seconds']:.0f} s")
+    return result
+
+
+def _store_fold(path: Path, held: np.ndarray, model: Any, inputs: np.ndarray,
+                config: SegmentationConfig, train_seconds: float) -> dict[str, np.ndarray]:
+    """Predict the held-out ``inputs`` and write them to ``path`` atomically (a crash mid-write
+    must not leave a fold that reads back as finished)."""
+    score, liver_p, tumour_p = predict_maps(model, inputs, flips=config.test_time_flips)
+    result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),
+              "tumour": tumour_p.astype(np.float16), "train_seconds": np.float64(train_seconds),
+              "test_time_flips": np.int64(config.test_time_flips)}
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, **result)
+    temporary.replace(path)
     return result
 
 

@@ -20,10 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
-from liver_model.architectures.unet import SCORE_LAYER
+from liver_model.architectures.unet import SCORE_LAYER, SCORE_LOGIT_LAYER
 from liver_model.card_files import CardRecord
 from liver_model.card_markdown import render_markdown
 from liver_model.errors import ModelNotFound
+from liver_model.flip_averaging import flip_averaged_probabilities, probability_logit
 from liver_model.liver_view import prepare_liver_view
 from liver_model.paths import ASSETS_DIR
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
@@ -66,6 +67,10 @@ class ModelCard(CardRecord):
     locator: str | None = None
     """model_id of the body-view segmentation model whose liver map places a liver-view model's
     box; it must be shipped beside it."""
+    test_time_flips: int = 1
+    """Flipped copies of the slice whose liver and tumour maps are averaged before the slice
+    score pools them (:mod:`liver_model.flip_averaging`): 1 = the slice alone. The calibration
+    and threshold were chosen out of fold with the same number."""
     tumour_map_weight: float = 0.0
     """Weight of the tumour-map loss during training (0: trained on slice labels only)."""
     seed: int = 0
@@ -116,16 +121,41 @@ class LoadedModel:
         if TUMOUR_MAP_LAYERS & set(names):
             viewer = keras.Model(model.input, [model.get_layer(n).output for n in names])
 
+            def logit_maps(batch: tf.Tensor) -> list[tf.Tensor]:
+                outputs = viewer(batch, training=False)
+                return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+            copies = self.card.test_time_flips
+
             @tf.function(input_signature=signature, reduce_retracing=True)
             def _maps(batch: tf.Tensor) -> dict[str, tf.Tensor]:
-                outputs = viewer(batch, training=False)
-                outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                return {n: tf.sigmoid(o)[..., 0] for n, o in zip(names, outputs)}
+                averaged = flip_averaged_probabilities(logit_maps, batch, copies)
+                return {n: m[..., 0] for n, m in zip(names, averaged)}
 
             self._maps = _maps
         if _has_layer(model, SCORE_LAYER):
             kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
             self._platt = (float(kernel.ravel()[0]), float(bias.ravel()[0]))
+        if self.card.test_time_flips != 1:
+            self._predict = self._flip_averaged_predict(signature)
+
+    def _flip_averaged_predict(self, signature: list[tf.TensorSpec]) -> Any:
+        """p(tumour) from the flip-averaged maps, pooled and calibrated by the model's own layers."""
+        model = self.keras_model
+        if self._platt is None or self._maps is None:
+            raise ModelNotFound(f"Model '{self.model_id}' asks for test-time flips but has no "
+                                "liver-gated slice score to pool them.")
+        pool, logit, platt = (model.get_layer(n) for n in (SCORE_LAYER, SCORE_LOGIT_LAYER, OUTPUT_LAYER))
+        maps = self._maps
+
+        @tf.function(input_signature=signature, reduce_retracing=True)
+        def _predict(batch: tf.Tensor) -> tf.Tensor:
+            averaged = maps(batch)
+            score = pool(probability_logit(averaged[LIVER_MAP_LAYER][..., None]),
+                         probability_logit(averaged[TUMOUR_MAP_LAYER][..., None]))
+            return platt(logit(score))[:, 0]
+
+        return _predict
 
     @property
     def platt(self) -> tuple[float, float] | None:
@@ -226,6 +256,7 @@ class LoadedModel:
 #: Map layers a model may expose, liver first (see :meth:`LoadedModel.predict_maps`).
 MAP_LAYERS = ("seg_liver_logits", "seg_tumour_logits", "tumour_logit_map")
 LIVER_MAP_LAYER = MAP_LAYERS[0]
+TUMOUR_MAP_LAYER = MAP_LAYERS[1]
 #: Body crops per locator call in :meth:`LoadedModel.prepare_batch` (bounded activation memory).
 LOCATOR_BATCH = 32
 TUMOUR_MAP_LAYERS = {"seg_tumour_logits", "tumour_logit_map"}

@@ -129,6 +129,20 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert main(argv) == 0
     assert (work / "progress.log").read_text().count("read back") == 2
 
+    # Test-time flips re-predict each fold from its kept weights: no training, same folds.
+    flipped_out = tmp_path / "cv_flips.json"
+    assert main(argv[:-4] + ["--out", str(flipped_out), "--work-dir", str(work),
+                             "--test-time-flips", "4"]) == 0
+    log = (work / "progress.log").read_text()
+    assert log.count("predicting again with 4 test-time flip(s)") == 2
+    assert log.count("training on") == 2  # only the first run trained
+    flipped = json.loads(flipped_out.read_text())
+    assert flipped["config"]["test_time_flips"] == 4 and flipped["folds"] == report["folds"]
+    assert flipped["fold_training_seconds"] == report["fold_training_seconds"]
+    assert [s["score"] for s in flipped["slices"]] != [s["score"] for s in report["slices"]]
+    with np.load(work / "fold0.npz") as stored:
+        assert int(stored["test_time_flips"]) == 4
+
     # The liver view: trained on reference liver boxes, each held-out slice seen through the box
     # that the body run's out-of-fold liver map (the locator) gives.
     liver_out, liver_work = tmp_path / "cv_liver.json", tmp_path / "work_liver"
@@ -153,6 +167,24 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert "liver_view" in loaded.card.preprocessing and loaded.card.cross_validation["n_folds"] == 2
     ct = load_row_slice(subset["path"].iloc[0])
     assert 0.0 <= loaded.predict_proba(loaded.prepare(ct).tensor)[0] <= 1.0
+
+    # --recalibrate: the same recipe re-scored with flips gives the shipped model the new
+    # calibration, threshold and flips without training; another recipe is refused.
+    weights_before = (shipped / "liver_view" / "model.weights.h5").read_bytes()
+    assert main(liver_argv[:-4] + ["--test-time-flips", "4", "--recalibrate",
+                                   str(shipped / "liver_view")]) == 0
+    recalibrated = load_model("liver_view", shipped)
+    liver_flipped = json.loads(liver_out.read_text())
+    assert recalibrated.card.test_time_flips == 4
+    assert recalibrated.card.threshold == liver_flipped["shipping_calibration"]["threshold_p"]
+    assert recalibrated.platt == pytest.approx((liver_flipped["shipping_calibration"]["slope"],
+                                                liver_flipped["shipping_calibration"]["intercept"]),
+                                               rel=1e-3)  # float16 storage
+    assert (shipped / "liver_view" / "model.weights.h5").read_bytes() != weights_before
+    assert "Test-time flips" in (shipped / "liver_view" / "MODEL_CARD.md").read_text()
+    other_recipe = liver_argv[:-4] + ["--tumour-weight", "3", "--recalibrate", str(shipped / "liver_view")]
+    with pytest.raises(ValueError, match="another recipe"):
+        main(other_recipe)
 
 
 def test_a_locator_cross_validated_on_other_folds_is_refused(tmp_path: Path) -> None:

@@ -138,6 +138,9 @@ def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
     assert "0.5 copies with a copy-pasted lesion per tumour-free liver slice" in caption and "synthetic" not in caption
     shipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "synthetic_lesions": 1.0}})
     assert "1 copy with synthetic lesions per tumour-free liver slice" in shipped
+    assert "flipped" not in shipped
+    flipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "test_time_flips": 4}})
+    assert "maps averaged over 4 flipped copies of each slice" in flipped
     assert "192 px body crop" in caption
     liver = cv_view.report_caption({**REPORT, "config": {"size": 192, "view": "liver"}, "locator": "cv_lite0"})
     assert "192 px liver view (box from the out-of-fold liver maps of cv_lite0)" in liver

@@ -101,7 +101,7 @@ def test_member_scores_recovered_from_cached_probabilities_match_the_model(card,
         model = models[member] = load_model(member, load_locator=models.get)
         batch = model.prepare_batch(slices)
         p = model.predict_proba(batch)
-        raw, _, _ = predict_maps(model.keras_model, batch)
+        raw, _, _ = predict_maps(model.keras_model, batch, flips=model.card.test_time_flips)
         np.testing.assert_allclose(model.uncalibrated_score(p), raw, atol=2e-4)
     scores = {m: models[m].uncalibrated_score(models[m].predict_proba(
         models[m].prepare_batch(slices[:1])))[0] for m in card.members}

@@ -38,6 +38,8 @@ LIVER_LOGITS = "seg_liver_logits"
 TUMOUR_LOGITS = "seg_tumour_logits"
 #: The pooled slice score ``s`` before calibration (a probability-like value in (0, 1)).
 SCORE_LAYER = "seg_slice_score"
+#: ``logit(s)``, the input of the Platt unit (``OUTPUT_LAYER``).
+SCORE_LOGIT_LAYER = "seg_score_logit"
 #: Every decoder and head layer is named ``seg_*``; the trainer freezes the rest (the backbone).
 HEAD_PREFIX = "seg_"
 #: Output strides of the skip connections, coarse to fine (the deepest map is stride 32).
@@ -123,7 +125,7 @@ def segmentation_head(deepest: keras.KerasTensor,
     tumour = layers.Conv2D(1, 1, name=TUMOUR_LOGITS,
                            bias_initializer=keras.initializers.Constant(TUMOUR_PRIOR_LOGIT))(x)
     score = LiverGatedMaxScore(name=SCORE_LAYER)(liver, tumour)
-    logit = Logit(name=f"{HEAD_PREFIX}score_logit")(score)
+    logit = Logit(name=SCORE_LOGIT_LAYER)(score)
     return layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER, kernel_initializer="ones",
                         kernel_constraint=keras.constraints.NonNeg())(logit)
 

@@ -10,6 +10,7 @@ shipped-model folder whose card carries the CV estimate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -43,12 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "liver maps place each held-out slice's liver box (--view liver)")
     parser.add_argument("--locator-model", default="efficientnet_lite0_unet",
                         help="shipped body-view model that places a shipped liver-view model's box")
+    parser.add_argument("--test-time-flips", type=int, choices=(1, 2, 4), default=1,
+                        help="flipped copies whose maps are averaged before pooling (held-out "
+                             "folds and shipped model); a finished run re-predicts from its kept "
+                             "fold weights instead of retraining")
     parser.add_argument("--seed", type=int, default=42, help="training seed")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="smoke runs only")
     parser.add_argument("--out", required=True, type=Path, help="report JSON to write")
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--ship", type=Path, default=None,
                         help="after CV, train on every patient and write this model folder")
+    parser.add_argument("--recalibrate", type=Path, default=None,
+                        help="instead of --ship: give the model already shipped in this folder, "
+                             "trained with this recipe, this CV's calibration, threshold and "
+                             "test-time flips (no training)")
     parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float16")
 
 
@@ -61,7 +70,17 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, size=args.size, seed=args.seed, init=args.init,
         batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
-        steps_per_epoch=args.steps_per_epoch, view=args.view)
+        steps_per_epoch=args.steps_per_epoch, view=args.view,
+        test_time_flips=args.test_time_flips)
+    if args.ship is not None and args.recalibrate is not None:
+        raise SystemExit("--ship trains a new model, --recalibrate updates a shipped one: pick one")
+    # Read before the report is written: the shipped model's card may name the same file.
+    recipe = None
+    if args.recalibrate is not None:
+        from liver_model.training.ship import check_same_recipe, shipped_recipe
+
+        recipe = shipped_recipe(args.recalibrate)
+        check_same_recipe(recipe, dataclasses.asdict(config))  # before hours of CV, not after
     work = args.work_dir or REPO_ROOT / "artifacts" / "cv" / args.out.stem
     work.mkdir(parents=True, exist_ok=True)
     log_file = (work / "progress.log").open("a")
@@ -80,14 +99,18 @@ def run(args: argparse.Namespace) -> int:
         f"({pooled['roc_auc']['ci95_low']:.3f}-{pooled['roc_auc']['ci95_high']:.3f}), "
         f"sens@spec0.90 {pooled['sensitivity_at_specificity_0.90']['value']:.3f}, "
         f"spec@sens0.90 {pooled['specificity_at_sensitivity_0.90']['value']:.3f} -> {args.out}")
+    try:
+        report_path = str(args.out.resolve().relative_to(REPO_ROOT))
+    except ValueError:  # a report outside the repository: the card must still find it
+        report_path = str(args.out.resolve())
+    if args.recalibrate is not None:
+        from liver_model.training.ship import recalibrate
+
+        recalibrate(args.recalibrate, recipe, report, report_path, log=log)
     if args.ship is not None:
         from liver_model.training.ship import ship
 
         data = load_cv_data(args.manifest, config.size, view=config.view)
-        try:
-            report_path = str(args.out.resolve().relative_to(REPO_ROOT))
-        except ValueError:
-            report_path = args.out.name
         card = ship(spec, data, config, report, report_path, args.ship,
                     weights_dtype=args.weights_dtype, log=log,
                     locator=args.locator_model if config.view == "liver" else None)

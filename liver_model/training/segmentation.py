@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
-from liver_model.architectures.unet import LIVER_LOGITS, TUMOUR_LOGITS
+from liver_model.architectures.unet import LIVER_LOGITS, SCORE_LAYER, TUMOUR_LOGITS
+from liver_model.flip_averaging import flip_averaged_probabilities, probability_logit
 from liver_model.registry import ArchSpec
 from liver_model.training.augment import augment_with_mask
 
@@ -61,6 +62,9 @@ class SegmentationConfig:
     view: str = "body"
     """"body" (prepare's body crop) or "liver" (trained on boxes around the reference liver, run
     at inference on the box a locator model found, :mod:`liver_model.liver_view`)."""
+    test_time_flips: int = 1
+    """Flipped copies whose maps are averaged before pooling, out of fold and in the shipped
+    model (:mod:`liver_model.flip_averaging`; 1 = the slice alone). Training is unaffected."""
 
 
 def bce_dice_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -168,24 +172,30 @@ def fit_segmentation(spec: ArchSpec, images: np.ndarray, liver: np.ndarray, tumo
     return model
 
 
-def predict_maps(model: keras.Model, images: np.ndarray, batch_size: int = 32
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict_maps(model: keras.Model, images: np.ndarray, batch_size: int = 32, *,
+                 flips: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(raw slice score s (N,), liver probability (N, m, m), tumour probability (N, m, m)).
 
-    ``s`` is the pooled score before calibration (the input of the ``p_tumour`` unit).
+    ``s`` is the pooled score before calibration (the input of the ``p_tumour`` unit). With
+    ``flips`` > 1 the maps are averaged over flipped copies first and the model's own score
+    layer pools the averages (:mod:`liver_model.flip_averaging`), exactly as the app does for a
+    card with that many ``test_time_flips``.
     """
-    from liver_model.architectures.unet import SCORE_LAYER
-
-    viewer = keras.Model(model.input, [model.get_layer(SCORE_LAYER).output,
-                                       model.get_layer(LIVER_LOGITS).output,
+    viewer = keras.Model(model.input, [model.get_layer(LIVER_LOGITS).output,
                                        model.get_layer(TUMOUR_LOGITS).output])
-    run = tf.function(lambda x: viewer(x, training=False))
+    score_layer = model.get_layer(SCORE_LAYER)
+
+    @tf.function
+    def run(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        liver, tumour = flip_averaged_probabilities(lambda b: viewer(b, training=False), x, flips)
+        return score_layer(probability_logit(liver), probability_logit(tumour)), liver, tumour
+
     scores, livers, tumours = [], [], []
     for i in range(0, len(images), batch_size):
         s, l, t = run(tf.cast(images[i:i + batch_size], tf.float32))
         scores.append(s.numpy()[:, 0])
-        livers.append(tf.sigmoid(l).numpy()[..., 0])
-        tumours.append(tf.sigmoid(t).numpy()[..., 0])
+        livers.append(l.numpy()[..., 0])
+        tumours.append(t.numpy()[..., 0])
     return np.concatenate(scores), np.concatenate(livers), np.concatenate(tumours)
 
 

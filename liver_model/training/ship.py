@@ -8,17 +8,21 @@ final model has no held-out patients left to choose them on.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from liver_model.crossval import CVData
 from liver_model.preprocessing import LIVER_VIEW_VERSION, PREPROCESSING_VERSION
-from liver_model.registry import ArchSpec
+from liver_model.card_files import cv_report_path
+from liver_model.registry import ArchSpec, get_architecture
 from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, set_calibration
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
-from liver_model.zoo import WEIGHTS_FILE, ModelCard, save_weights, write_card
+from liver_model.zoo import WEIGHTS_FILE, ModelCard, read_card, save_weights, write_card
 
 
 def card_summary(report: dict[str, Any], report_path: str) -> dict[str, Any]:
@@ -34,6 +38,72 @@ def card_summary(report: dict[str, Any], report_path: str) -> dict[str, Any]:
         "fixed_test_split_roc_auc": report["fixed_test_split"]["roc_auc"],
         "brier": report["calibration"]["brier"], "ece": report["calibration"]["ece"],
     }
+
+
+def threshold_rule(summary: dict[str, Any]) -> str:
+    """The card's threshold rule in words, with what it means on the CV's out-of-fold slices."""
+    point = summary["at_threshold"]
+    return ("lowest threshold with specificity >= 0.90 on the cross-validation's out-of-fold "
+            f"predictions: finds {point['sensitivity']:.0%} of tumour slices, flags "
+            f"{1 - point['specificity']:.0%} of normal ones (cross-validated)")
+
+
+PREDICTION_ONLY = frozenset({"test_time_flips"})
+"""Report config keys that change how a trained model predicts, not how it was trained."""
+
+
+def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
+    """A CV report's config without the prediction-only settings (absent keys take their default)."""
+    full = {**dataclasses.asdict(SegmentationConfig()), **config}
+    return {k: v for k, v in full.items() if k not in PREDICTION_ONLY}
+
+
+def shipped_recipe(model_dir: Path) -> dict[str, Any]:
+    """The training recipe of the shipped model in ``model_dir``, from its card's CV report."""
+    card = read_card(model_dir)
+    report = cv_report_path(card)
+    if report is None:
+        raise ValueError(f"{card.model_id} has no cross-validation report to compare recipes with")
+    return training_recipe(json.loads(report.read_text())["config"])
+
+
+def check_same_recipe(shipped: dict[str, Any], config: dict[str, Any]) -> None:
+    """ValueError unless ``config`` trains exactly as the shipped model's recipe ``shipped`` did."""
+    differing = sorted(k for k, v in training_recipe(config).items() if shipped.get(k) != v)
+    if differing:
+        raise ValueError("the shipped model was trained with another recipe than this CV's "
+                         f"({', '.join(differing)} differ): ship it with --ship instead")
+
+
+def recalibrate(model_dir: Path, recipe: dict[str, Any], report: dict[str, Any],
+                report_path: str, log=lambda line: print(line, flush=True)) -> ModelCard:
+    """Give the shipped model in ``model_dir`` this CV's calibration, threshold and test-time flips.
+
+    Why no retraining: a re-scored CV (same fold weights, other ``test_time_flips``) changes the
+    out-of-fold scores the Platt unit and threshold are fitted on, not the trained weights. Only
+    allowed when ``recipe`` (the shipped model's, read by :func:`shipped_recipe` before its report
+    is overwritten) is this report's training recipe.
+    """
+    check_same_recipe(recipe, report["config"])
+    card = read_card(model_dir)
+    model = get_architecture(card.architecture).build(card.input_size)
+    weights = Path(model_dir) / WEIGHTS_FILE
+    model.load_weights(weights)
+    calibration = report["shipping_calibration"]
+    set_calibration(model, calibration["slope"], calibration["intercept"])
+    save_weights(model, weights, dtype=card.weights_dtype)
+    summary = card_summary(report, report_path)
+    card = dataclasses.replace(
+        card, threshold=calibration["threshold_p"], threshold_rule=threshold_rule(summary),
+        cross_validation=summary, test_time_flips=int(report["config"].get("test_time_flips", 1)),
+        file_size_bytes=weights.stat().st_size,
+        notes=re.sub(r"\(slope [-0-9.]+, intercept [-0-9.]+\)",
+                     f"(slope {calibration['slope']:.3f}, intercept {calibration['intercept']:.3f})",
+                     card.notes))
+    write_card(model_dir, card)
+    log(f"recalibrated {card.model_id}: threshold {card.threshold:.4f}, "
+        f"{card.test_time_flips} test-time flip(s)")
+    return card
 
 
 def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[str, Any],
@@ -59,7 +129,6 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
     weights = out_dir / WEIGHTS_FILE
     save_weights(model, weights, dtype=weights_dtype)
     summary = card_summary(report, report_path)
-    point = summary["at_threshold"]
     card = ModelCard(
         model_id=out_dir.name, architecture=spec.name, family=spec.family,
         input_size=config.size, params=int(model.count_params()), initialisation=config.init,
@@ -85,10 +154,8 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
         seed=config.seed, epochs_requested=config.epochs, epochs_run=config.epochs,
         best_epoch=config.epochs, training_time_s=round(time.perf_counter() - started, 1),
         hardware=_hardware(), threshold=calibration["threshold_p"],
-        threshold_rule=("lowest threshold with specificity >= 0.90 on the cross-validation's "
-                        f"out-of-fold predictions: finds {point['sensitivity']:.0%} of tumour "
-                        f"slices, flags {1 - point['specificity']:.0%} of normal ones (cross-validated)"),
-        cross_validation=summary,
+        threshold_rule=threshold_rule(summary), cross_validation=summary,
+        test_time_flips=config.test_time_flips,
         notes=(f"Trained for a fixed {config.epochs} epochs on every patient with the settings the "
                f"cross-validation measured (batch {config.batch_size}, lr {config.learning_rate:g}, "
                f"tumour loss weight {config.tumour_weight:g}, synthetic lesions "

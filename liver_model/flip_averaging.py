@@ -1,0 +1,59 @@
+"""Test-time flips: a segmentation detector's maps averaged over flipped copies of the slice.
+
+Why: the detectors are trained with both flips (:mod:`liver_model.training.augment`; LiTS
+volumes are not orientation-normalised), so each flipped slice is as legitimate an input as the
+slice itself, and the slice score is a *maximum* over the tumour map, which one noisy pixel can
+move. Predicting the flipped copies, flipping their maps back and averaging the probabilities
+before pooling smooths that noise. Measured out of fold on the shipped Lite0 recipe (same fold
+weights, paired over patients): 4 flips ROC AUC +0.010 [+0.000, +0.022] (README).
+
+One implementation for every caller, so the cross-validation's out-of-fold scores (from which the
+calibration and the threshold are chosen) and the app's predictions come from the same
+computation: :func:`liver_model.training.segmentation.predict_maps` and
+:class:`liver_model.zoo.LoadedModel` both call :func:`flip_averaged_probabilities`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+FLIP_SETS: dict[int, tuple[tuple[int, ...], ...]] = {
+    1: ((),),
+    2: ((), (2,)),
+    4: ((), (2,), (1,), (1, 2)),
+}
+"""Number of copies -> the axes of an (N, H, W, C) batch each copy reverses (none, left-right,
+up-down, both)."""
+
+
+def flips_for(copies: int) -> tuple[tuple[int, ...], ...]:
+    """The flips of ``copies`` (1, 2 or 4); a typed error for any other count."""
+    if copies not in FLIP_SETS:
+        raise ValueError(f"test-time flips must be one of {sorted(FLIP_SETS)}, got {copies}")
+    return FLIP_SETS[copies]
+
+
+def _flip(x: tf.Tensor, axes: tuple[int, ...]) -> tf.Tensor:
+    return tf.reverse(x, list(axes)) if axes else x
+
+
+def flip_averaged_probabilities(logit_maps: Callable[[tf.Tensor], Sequence[tf.Tensor]],
+                                batch: tf.Tensor, copies: int) -> list[tf.Tensor]:
+    """Mean sigmoid of each (N, h, w, 1) logit map ``logit_maps`` returns, over ``copies`` flips.
+
+    Each copy's maps are flipped back before averaging, so every average is in the slice's own
+    orientation (the maps' axes 1 and 2 are the image's, at a coarser grid).
+    """
+    total: list[tf.Tensor] | None = None
+    for axes in flips_for(copies):
+        maps = [tf.sigmoid(_flip(m, axes)) for m in logit_maps(_flip(batch, axes))]
+        total = maps if total is None else [t + m for t, m in zip(total, maps)]
+    return [t / float(copies) for t in total]
+
+
+def probability_logit(p: tf.Tensor, eps: float = 1e-6) -> tf.Tensor:
+    """log(p / (1 - p)), clipped: turns averaged probabilities back into the logits the score
+    layer takes, so the model's own pooling layer scores the averaged maps."""
+    p = tf.clip_by_value(p, eps, 1.0 - eps)
+    return tf.math.log(p) - tf.math.log1p(-p)
