@@ -16,6 +16,7 @@ body-view CV run on the same folds (``locator_dir``), so neither stage has seen 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -142,8 +143,9 @@ def describe_locator(locator_dir: Path) -> str:
         return locator_dir.name
     locator = json.loads(report.read_text())
     config = locator.get("config", {})
-    return (f"{locator.get('architecture', '?')} ({config.get('init', '?')}, copy-paste "
-            f"{config.get('copy_paste', 0):g}; CV work dir {locator_dir.name})")
+    return (f"{locator.get('architecture', '?')} ({config.get('init', '?')}, synthetic lesions "
+            f"{config.get('synthetic_lesions', 0):g}, copy-paste {config.get('copy_paste', 0):g}, "
+            f"{config.get('test_time_flips', 1)} test-time flip(s); CV work dir {locator_dir.name})")
 
 
 def view_coverage(data: CVData, boxes: np.ndarray) -> dict[str, float | int]:
@@ -176,9 +178,10 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     """Train on every other fold, predict the held-out fold; cached in ``fold<k>.npz``.
 
     ``inputs`` are the held-out model inputs when they differ from the training view (the
-    located liver views); default ``data.images``. A cached fold predicted with other
-    ``test_time_flips`` is predicted again from its kept weights (``fold<k>.weights.h5``), not
-    retrained: flips change the prediction, not the training.
+    located liver views); default ``data.images``. A cached fold whose held-out inputs or
+    ``test_time_flips`` differ from this call's (a re-located liver view, another flip count) is
+    predicted again from its kept weights (``fold<k>.weights.h5``), not retrained: they change
+    the prediction, not the training.
     """
     path = out_dir / f"fold{fold}.npz"
     weights = out_dir / f"fold{fold}.weights.h5"
@@ -187,14 +190,17 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     if path.is_file():
         with np.load(path) as stored:
             cached = dict(stored)
-        if int(cached.get("test_time_flips", 1)) == config.test_time_flips:
+        same_flips = int(cached.get("test_time_flips", 1)) == config.test_time_flips
+        # Folds cached before inputs were fingerprinted are taken as predicted on these inputs.
+        same_inputs = str(cached.get("inputs_digest", _digest(held_inputs))) == _digest(held_inputs)
+        if same_flips and same_inputs:
             log(f"fold {fold}: read back from {path.name}")
             return cached
         if not weights.is_file():
-            raise FileNotFoundError(f"{path} was predicted with other test-time flips and "
+            raise FileNotFoundError(f"{path} was predicted on other inputs or test-time flips and "
                                     f"{weights.name} is missing: delete {path.name} to retrain")
-        log(f"fold {fold}: predicting again with {config.test_time_flips} test-time flip(s) "
-            f"from {weights.name}")
+        log(f"fold {fold}: predicting again ({config.test_time_flips} test-time flip(s)"
+            f"{'' if same_inputs else ', new held-out inputs'}) from {weights.name}")
         model = spec.build(config.size)
         model.load_weights(weights)
         return _store_fold(path, held, model, held_inputs, config, cached["train_seconds"])
@@ -216,6 +222,11 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     return result
 
 
+def _digest(images: np.ndarray) -> str:
+    """Fingerprint of a fold's held-out inputs (a cached prediction is only valid for them)."""
+    return hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).hexdigest()
+
+
 def _store_fold(path: Path, held: np.ndarray, model: Any, inputs: np.ndarray,
                 config: SegmentationConfig, train_seconds: float) -> dict[str, np.ndarray]:
     """Predict the held-out ``inputs`` and write them to ``path`` atomically (a crash mid-write
@@ -223,7 +234,8 @@ def _store_fold(path: Path, held: np.ndarray, model: Any, inputs: np.ndarray,
     score, liver_p, tumour_p = predict_maps(model, inputs, flips=config.test_time_flips)
     result = {"index": held, "score": score, "liver": liver_p.astype(np.float16),
               "tumour": tumour_p.astype(np.float16), "train_seconds": np.float64(train_seconds),
-              "test_time_flips": np.int64(config.test_time_flips)}
+              "test_time_flips": np.int64(config.test_time_flips),
+              "inputs_digest": np.str_(_digest(inputs))}
     temporary = path.with_suffix(".tmp.npz")
     np.savez(temporary, **result)
     temporary.replace(path)
@@ -394,4 +406,6 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
                                                  data.labels, score)],
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
+    # In the work dir too, so a liver-view run that uses this one as locator can say what it is.
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return report

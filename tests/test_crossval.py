@@ -134,7 +134,7 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert main(argv[:-4] + ["--out", str(flipped_out), "--work-dir", str(work),
                              "--test-time-flips", "4"]) == 0
     log = (work / "progress.log").read_text()
-    assert log.count("predicting again with 4 test-time flip(s)") == 2
+    assert log.count("predicting again (4 test-time flip(s)) from") == 2
     assert log.count("training on") == 2  # only the first run trained
     flipped = json.loads(flipped_out.read_text())
     assert flipped["config"]["test_time_flips"] == 4 and flipped["folds"] == report["folds"]
@@ -152,7 +152,9 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
                               "--ship", str(shipped / "liver_view"), "--locator-model", LOCATOR]
     assert main(liver_argv) == 0
     liver_report = json.loads(liver_out.read_text())
-    assert liver_report["config"]["view"] == "liver" and liver_report["locator"] == "work"
+    assert liver_report["config"]["view"] == "liver"
+    assert liver_report["locator"] == ("mobilenet_v3_small_unet (scratch, synthetic lesions 0, copy-paste 0, "
+                                       "4 test-time flip(s); CV work dir work)")
     assert liver_report["folds"] == report["folds"]
     coverage = liver_report["view_coverage"]
     assert 0.0 <= coverage["tumour_pixels_inside"] <= 1.0 and coverage["n_slices"] == len(subset)
@@ -182,6 +184,13 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
                                                rel=1e-3)  # float16 storage
     assert (shipped / "liver_view" / "model.weights.h5").read_bytes() != weights_before
     assert "Test-time flips" in (shipped / "liver_view" / "MODEL_CARD.md").read_text()
+    # Held-out inputs that changed (a re-located view) are predicted again, not read back.
+    with np.load(liver_work / "located_views.npz") as located:
+        moved = {"images": np.roll(located["images"], 3, axis=2), "boxes": located["boxes"]}
+    np.savez(liver_work / "located_views.npz", **moved)
+    assert main(liver_argv[:-4] + ["--test-time-flips", "4"]) == 0
+    assert (liver_work / "progress.log").read_text().count("new held-out inputs") == 2
+
     other_recipe = liver_argv[:-4] + ["--tumour-weight", "3", "--recalibrate", str(shipped / "liver_view")]
     with pytest.raises(ValueError, match="another recipe"):
         main(other_recipe)
