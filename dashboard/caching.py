@@ -134,6 +134,28 @@ def slice_probability(model_id: str, file_sha: str, index_in_file: int, _ct: CTS
     return float(loaded.predict_proba(prepared.tensor[None])[0])
 
 
+@st.cache_data(max_entries=4096, show_spinner=False)
+def flip_probabilities(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> tuple[float, ...]:
+    """p(tumour) of each flipped copy of one slice alone (:mod:`liver_model.flip_agreement`);
+    empty for a model that predicts from one pass."""
+    from liver_model.flip_agreement import per_flip_probabilities
+
+    loaded = get_model(model_id)
+    if loaded.card.test_time_flips <= 1:
+        return ()
+    prepared = model_input(model_id, file_sha, index_in_file, _ct)
+    return tuple(float(p) for p in per_flip_probabilities(loaded.keras_model, prepared.tensor[None],
+                                                          loaded.card.test_time_flips)[0])
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def flip_agreement(model_id: str) -> Any:
+    """What the spread of ``model_id``'s flipped copies meant out of fold (None if not measured)."""
+    from liver_model.flip_agreement import read_out_of_fold
+
+    return read_out_of_fold(model_id)
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> np.ndarray:
     """p(tumour) of every slice of a volume or series (in bundle order) by one model, batched."""

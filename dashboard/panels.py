@@ -35,16 +35,25 @@ def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
             for card in cards}
 
 
+def flip_copies(ref: SliceRef, cards: Sequence[Any]) -> dict[str, tuple[float, ...]]:
+    """Each test-time-flipped model's copies' own p(tumour) for one slice (cached)."""
+    return {card.model_id: caching.flip_probabilities(card.model_id, ref.file_sha, ref.index_in_file, ref.ct)
+            for card in cards if getattr(card, "test_time_flips", 1) > 1}
+
+
 def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
-                     ensembles: Sequence[Any] = ()) -> summaries.Agreement:
+                     ensembles: Sequence[Any] = (),
+                     flip_copies: dict[str, tuple[float, ...]] | None = None) -> summaries.Agreement:
     """The combined call of each shipped ensemble, then every model's call and confidence (its
     p(tumour) as a bar), then the agreement summary.
 
     Each model is judged at its own threshold, so a call can be "tumour" at p = 0.3; the
     threshold is printed next to the probability so the bar is read against it, not against
     50 %, and under it what that threshold means (tumour slices found, normal ones flagged).
-    The agreement counts models only: an ensemble repeats its members' votes.
+    The agreement counts models only: an ensemble repeats its members' votes. ``flip_copies``
+    (from :func:`flip_copies`) adds, under a test-time-flipped model, its copies' own calls.
     """
+    flip_copies = flip_copies or {}
     thresholds = {c.model_id: float(c.threshold) for c in cards}
     for ensemble in ensembles:
         p = caching.ensemble_probability(ensemble, probabilities)
@@ -67,6 +76,9 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
             st.caption(summaries.threshold_sentence(card))
             if note := summaries.view_note(card):
                 st.caption(note)
+            if copies := flip_copies.get(card.model_id):
+                text, warn = summaries.orientation_sentence(copies, caching.flip_agreement(card.model_id))
+                (st.warning if warn else st.caption)(text)
     return result
 
 

@@ -34,7 +34,8 @@ def flips_for(copies: int) -> tuple[tuple[int, ...], ...]:
     return FLIP_SETS[copies]
 
 
-def _flip(x: tf.Tensor, axes: tuple[int, ...]) -> tf.Tensor:
+def flip(x: tf.Tensor, axes: tuple[int, ...]) -> tf.Tensor:
+    """``x`` reversed along ``axes`` (unchanged for none)."""
     return tf.reverse(x, list(axes)) if axes else x
 
 
@@ -47,7 +48,7 @@ def flip_averaged_probabilities(logit_maps: Callable[[tf.Tensor], Sequence[tf.Te
     """
     total: list[tf.Tensor] | None = None
     for axes in flips_for(copies):
-        maps = [tf.sigmoid(_flip(m, axes)) for m in logit_maps(_flip(batch, axes))]
+        maps = [tf.sigmoid(flip(m, axes)) for m in logit_maps(flip(batch, axes))]
         total = maps if total is None else [t + m for t, m in zip(total, maps)]
     return [t / float(copies) for t in total]
 
@@ -57,3 +58,4 @@ def probability_logit(p: tf.Tensor, eps: float = 1e-6) -> tf.Tensor:
     layer takes, so the model's own pooling layer scores the averaged maps."""
     p = tf.clip_by_value(p, eps, 1.0 - eps)
     return tf.math.log(p) - tf.math.log1p(-p)
+

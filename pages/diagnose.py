@@ -32,7 +32,8 @@ with right:
         st.warning("No trained models are shipped in `assets/models/`, so there is nothing to predict with.")
         st.stop()
     probabilities = panels.predictions(ref, cards)
-    panels.prediction_cards(probabilities, cards, caching.shipped_ensembles())
+    panels.prediction_cards(probabilities, cards, caching.shipped_ensembles(),
+                            panels.flip_copies(ref, cards))
 
 panels.explanation_panel(ref, display, cards, key="diagnose_explain")
 report_view.slice_report_panel(bundle, ref, cards, key="diagnose_report", window_key="diagnose_window",

@@ -173,6 +173,10 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
     notes = [view_note(c) for c in list_shipped_models() if view_note(c)]
     assert notes and all(note in shown for note in notes)
     assert shown.count(SHORTCUT_BASELINE) == sum(is_label_only(c) for c in list_shipped_models())
+    # Under each test-time-flipped model, its copies' own calls with what their spread has meant.
+    flipped = [c for c in list_shipped_models() if c.test_time_flips > 1]
+    assert flipped and shown.count("Flipped copies: as is ") == len(flipped)
+    assert "cross-validated" in shown[shown.index("Flipped copies: as is "):]
     assert f"of {len(model_ids)}** models say tumour" in shown
     # Each shipped ensemble's combined call comes first, with what it combines and its threshold.
     ensembles = list_shipped_ensembles(model_ids)

@@ -59,15 +59,18 @@ def tumour_slice(lits_manifest: Path):
 
 
 def test_a_card_with_flips_predicts_from_the_averaged_maps(tumour_slice, tmp_path: Path) -> None:
-    """The shipped detector under a card asking for 4 flips: its maps are the mean of the four
-    single-pass maps flipped back, and its p(tumour) is the model's own pooling and Platt unit
-    applied to those averaged maps (recomputed here in NumPy)."""
-    single = load_model(MODEL)
-    shutil.copytree(DEFAULT_MODELS_DIR / MODEL, tmp_path / MODEL)
-    card = read_card(tmp_path / MODEL)
-    card.test_time_flips = 4
-    write_card(tmp_path / MODEL, card)
-    flipped = load_model(MODEL, tmp_path)
+    """The shipped detector under cards asking for 1 and 4 flips: with 4, its maps are the mean
+    of the four single-pass maps flipped back, and its p(tumour) is the model's own pooling and
+    Platt unit applied to those averaged maps (recomputed here in NumPy)."""
+    loaded = {}
+    for copies in (1, 4):
+        folder = tmp_path / str(copies) / MODEL
+        shutil.copytree(DEFAULT_MODELS_DIR / MODEL, folder)
+        card = read_card(folder)
+        card.test_time_flips = copies
+        write_card(folder, card)
+        loaded[copies] = load_model(MODEL, folder.parent)
+    single, flipped = loaded[1], loaded[4]
 
     x = single.prepare(tumour_slice).tensor[None]
     expected = {name: np.mean([np.flip(single.predict_maps(np.flip(x, axes))[name], axes)
