@@ -83,7 +83,8 @@ def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tum
     threshold). ``preset``: "fast" (default) or "thorough"; keyword ``params`` override it.
     ``progress`` gets the fraction done (slow methods report several times, all report 1.0).
     ``p_tumour``: the model's probability for this slice when the caller has it already (the app
-    caches it); saves a forward pass, about a tenth of an upload's CPU.
+    caches it); saves a forward pass, about a tenth of an upload's CPU. Otherwise a shipped
+    model's :meth:`LoadedModel.predict_proba` gives it (test-time flips included).
     """
     if method not in METHODS:
         raise ExplanationError(f"Unknown explanation method '{method}'. "
@@ -100,7 +101,11 @@ def explain(model: ModelLike, ct: SliceInput, method: str, *, target: str = "tum
 
     start = time.perf_counter()
     if p_tumour is None:
-        p_tumour = float(adapter.predict_proba(x[None])[0])
+        # A shipped model's own p (with its test-time flips, as the app shows it), so the target
+        # class and the probability printed beside the map are the call the reader sees; the map
+        # itself explains the single pass on the slice as shown.
+        p_tumour = float((model.predict_proba if isinstance(model, LoadedModel)
+                          else adapter.predict_proba)(x[None])[0])
     if target == "predicted":
         target = "tumour" if p_tumour >= _threshold(model) else "normal"
     raw = IMPLEMENTATIONS[method](adapter, x, target, run_params, progress)
