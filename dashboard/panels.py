@@ -38,7 +38,7 @@ def predictions(ref: SliceRef, cards: Sequence[Any]) -> dict[str, float]:
 def flip_copies(ref: SliceRef, cards: Sequence[Any]) -> dict[str, tuple[float, ...]]:
     """Each test-time-flipped model's copies' own p(tumour) for one slice (cached)."""
     return {card.model_id: caching.flip_probabilities(card.model_id, ref.file_sha, ref.index_in_file, ref.ct)
-            for card in cards if getattr(card, "test_time_flips", 1) > 1}
+            for card in cards if card.test_time_flips > 1}
 
 
 def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from liver_model.explain.quality import rank_correlation
+from liver_model.flip_agreement import COPY_NAMES, spread
 from liver_model.registry import get_architecture
 
 #: Tag of models trained on slice labels alone: same data, no masks, and their Grad-CAM shows
@@ -65,13 +66,12 @@ def orientation_sentence(copies: Sequence[float], measured: Any) -> tuple[str, b
     share of labelled slices with as large a spread whose call was right. ``warn`` when the copies
     disagree more than the middle band, where the call was no better than a coin flip.
     """
-    names = ("as is", "left-right", "up-down", "both")
-    spread = max(copies) - min(copies)
-    text = ("Flipped copies: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(names, copies))
-            + f" (spread {spread:.2f}).")
+    width = float(spread(np.asarray(copies)))
+    text = ("Flipped copies: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(COPY_NAMES, copies))
+            + f" (spread {width:.2f}).")
     if measured is None:
         return text, False
-    band = measured.band_of(spread)
+    band = measured.band_of(width)
     agree = measured.bands[0]
     span = f"{band.low:.1f} or more" if band is measured.bands[-1] else f"{band.low:.1f}-{band.high:.1f}"
     text += (f" On labelled slices whose copies spread {span}, this call was right "

@@ -192,7 +192,8 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
             cached = dict(stored)
         same_flips = int(cached.get("test_time_flips", 1)) == config.test_time_flips
         # Folds cached before inputs were fingerprinted are taken as predicted on these inputs.
-        same_inputs = str(cached.get("inputs_digest", _digest(held_inputs))) == _digest(held_inputs)
+        same_inputs = ("inputs_digest" not in cached
+                       or str(cached["inputs_digest"]) == _digest(held_inputs))
         if same_flips and same_inputs:
             log(f"fold {fold}: read back from {path.name}")
             return cached

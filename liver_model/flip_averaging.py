@@ -59,3 +59,10 @@ def probability_logit(p: tf.Tensor, eps: float = 1e-6) -> tf.Tensor:
     p = tf.clip_by_value(p, eps, 1.0 - eps)
     return tf.math.log(p) - tf.math.log1p(-p)
 
+
+def pooled_score(score_layer: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], liver: tf.Tensor,
+                 tumour: tf.Tensor) -> tf.Tensor:
+    """The slice score s (N, 1) of averaged (N, h, w, 1) liver and tumour probabilities, pooled by
+    the model's own score layer (which takes logits)."""
+    return score_layer(probability_logit(liver), probability_logit(tumour))
+

@@ -24,7 +24,7 @@ from liver_model.architectures.unet import SCORE_LAYER, SCORE_LOGIT_LAYER
 from liver_model.card_files import CardRecord
 from liver_model.card_markdown import render_markdown
 from liver_model.errors import ModelNotFound
-from liver_model.flip_averaging import flip_averaged_probabilities, probability_logit
+from liver_model.flip_averaging import flip_averaged_probabilities, pooled_score
 from liver_model.liver_view import prepare_liver_view
 from liver_model.paths import ASSETS_DIR
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
@@ -151,8 +151,8 @@ class LoadedModel:
         @tf.function(input_signature=signature, reduce_retracing=True)
         def _predict(batch: tf.Tensor) -> tf.Tensor:
             averaged = maps(batch)
-            score = pool(probability_logit(averaged[LIVER_MAP_LAYER][..., None]),
-                         probability_logit(averaged[TUMOUR_MAP_LAYER][..., None]))
+            score = pooled_score(pool, averaged[LIVER_MAP_LAYER][..., None],
+                                 averaged[TUMOUR_MAP_LAYER][..., None])
             return platt(logit(score))[:, 0]
 
         return _predict

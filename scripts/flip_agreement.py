@@ -24,9 +24,6 @@ from liver_model.flip_agreement import COPY_NAMES, per_flip_probabilities, read_
 from liver_model.io.loader import load_slices, read_dicom_series  # noqa: E402
 from liver_model.zoo import load_model  # noqa: E402
 
-COPIES = COPY_NAMES
-
-
 def agreement(model_id: str, files: list[Path]) -> dict:
     """Per slice: the shipped p, each copy's p and their spread (max - min); plus a summary."""
     model = load_model(model_id)
@@ -38,7 +35,7 @@ def agreement(model_id: str, files: list[Path]) -> dict:
     shipped = model.predict_proba(batch)
     copies = per_flip_probabilities(model.keras_model, batch)
     spreads = spread(copies)
-    rows = [{"slice": i, "p_shipped": float(p), **{name: float(c) for name, c in zip(COPIES, row)},
+    rows = [{"slice": i, "p_shipped": float(p), **{name: float(c) for name, c in zip(COPY_NAMES, row)},
              "spread": float(s)} for i, (p, row, s) in enumerate(zip(shipped, copies, spreads))]
     measured = read_out_of_fold(model_id)
     return {"model": model_id, "test_time_flips": model.card.test_time_flips, "threshold": model.card.threshold,
@@ -55,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
     result = agreement(args.model, args.files)
-    print(f"{'slice':>5} {'shipped':>8} " + " ".join(f"{c:>10}" for c in COPIES) + f" {'spread':>7}")
+    print(f"{'slice':>5} {'shipped':>8} " + " ".join(f"{c:>10}" for c in COPY_NAMES) + f" {'spread':>7}")
     for row in result["slices"]:
-        print(f"{row['slice']:5d} {row['p_shipped']:8.2f} " + " ".join(f"{row[c]:10.2f}" for c in COPIES)
+        print(f"{row['slice']:5d} {row['p_shipped']:8.2f} " + " ".join(f"{row[c]:10.2f}" for c in COPY_NAMES)
               + f" {row['spread']:7.2f}")
     n = len(result["slices"])
     print(f"median spread {result['median_spread']:.2f}; called tumour (threshold "

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from liver_model.architectures.keras_apps import OUTPUT_LAYER
 from liver_model.architectures.unet import LIVER_LOGITS, SCORE_LAYER, TUMOUR_LOGITS
-from liver_model.flip_averaging import flip_averaged_probabilities, probability_logit
+from liver_model.flip_averaging import flip_averaged_probabilities, pooled_score
 from liver_model.registry import ArchSpec
 from liver_model.training.augment import augment_with_mask
 
@@ -188,7 +188,7 @@ def predict_maps(model: keras.Model, images: np.ndarray, batch_size: int = 32, *
     @tf.function
     def run(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         liver, tumour = flip_averaged_probabilities(lambda b: viewer(b, training=False), x, flips)
-        return score_layer(probability_logit(liver), probability_logit(tumour)), liver, tumour
+        return pooled_score(score_layer, liver, tumour), liver, tumour
 
     scores, livers, tumours = [], [], []
     for i in range(0, len(images), batch_size):
