@@ -117,35 +117,40 @@ def model_input(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) 
     """The slice as ``model_id`` sees it (:meth:`liver_model.zoo.LoadedModel.prepare`).
 
     Body-view models share :func:`prepared_slice` by input size. A liver-view model's box comes
-    from its locator's liver map on the locator's (shared) body crop.
+    from its locator's liver map on the locator's (shared) body crop, taken from the locator's
+    own cached :func:`slice_prediction`: the locator is a shipped model whose call Diagnose
+    shows anyway, so its flipped passes run once per slice, not twice.
     """
     loaded = get_model(model_id)
     if loaded.locator is None:
         return prepared_slice(file_sha, index_in_file, loaded.input_size, _ct)
-    body = prepared_slice(file_sha, index_in_file, loaded.locator.input_size, _ct)
-    return loaded.prepare(_ct, body=body)
+    from liver_model.zoo import LIVER_MAP_LAYER
+
+    locator_id = loaded.locator.model_id
+    body = model_input(locator_id, file_sha, index_in_file, _ct)
+    liver = slice_prediction(locator_id, file_sha, index_in_file, _ct).maps[LIVER_MAP_LAYER][0]
+    return loaded.prepare(_ct, body=body, liver_map=liver)
 
 
-@st.cache_data(max_entries=4096, show_spinner=False)
+@st.cache_data(max_entries=1024, show_spinner=False)
+def slice_prediction(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> Any:
+    """The :class:`liver_model.zoo.Prediction` of one slice by one model: its p, each flipped
+    copy's p and its maps, from one set of forward passes. Maps are at the model's grid (two
+    96 x 96 floats, 74 KB), so 1024 entries stay under 80 MB."""
+    loaded = get_model(model_id)
+    return loaded.predict(model_input(model_id, file_sha, index_in_file, _ct).tensor[None])
+
+
 def slice_probability(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> float:
     """p(tumour) of one slice by one model."""
-    loaded = get_model(model_id)
-    prepared = model_input(model_id, file_sha, index_in_file, _ct)
-    return float(loaded.predict_proba(prepared.tensor[None])[0])
+    return float(slice_prediction(model_id, file_sha, index_in_file, _ct).p[0])
 
 
-@st.cache_data(max_entries=4096, show_spinner=False)
 def flip_probabilities(model_id: str, file_sha: str, index_in_file: int, _ct: CTSlice) -> tuple[float, ...]:
     """p(tumour) of each flipped copy of one slice alone (:mod:`liver_model.flip_agreement`);
     empty for a model that predicts from one pass."""
-    from liver_model.flip_agreement import per_flip_probabilities
-
-    loaded = get_model(model_id)
-    if loaded.card.test_time_flips <= 1:
-        return ()
-    prepared = model_input(model_id, file_sha, index_in_file, _ct)
-    return tuple(float(p) for p in per_flip_probabilities(loaded.keras_model, prepared.tensor[None],
-                                                          loaded.card.test_time_flips)[0])
+    copies = slice_prediction(model_id, file_sha, index_in_file, _ct).copies[0]
+    return tuple(float(p) for p in copies) if len(copies) > 1 else ()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -157,12 +162,23 @@ def flip_agreement(model_id: str) -> Any:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> np.ndarray:
-    """p(tumour) of every slice of a volume or series (in bundle order) by one model, batched."""
+def stack_predictions(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> tuple[np.ndarray, np.ndarray]:
+    """(p(tumour) (N,), each flipped copy's p (N, copies)) of every slice of a volume or series
+    (in bundle order) by one model, batched; the maps are dropped (hundreds of slices)."""
     loaded = get_model(model_id)
-    out = [loaded.predict_proba(loaded.prepare_batch(list(_slices[i:i + BATCH_SIZE])))
-           for i in range(0, len(_slices), BATCH_SIZE)]
-    return np.concatenate(out) if out else np.zeros(0)
+    p, copies = [], []
+    for i in range(0, len(_slices), BATCH_SIZE):
+        found = loaded.predict(loaded.prepare_batch(list(_slices[i:i + BATCH_SIZE])))
+        p.append(found.p)
+        copies.append(found.copies)
+    if not p:
+        return np.zeros(0), np.zeros((0, 1))
+    return np.concatenate(p), np.concatenate(copies)
+
+
+def stack_probabilities(model_id: str, bundle_key: str, _slices: Sequence[CTSlice]) -> np.ndarray:
+    """p(tumour) of every slice of a volume or series (in bundle order) by one model."""
+    return stack_predictions(model_id, bundle_key, _slices)[0]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -171,10 +187,10 @@ def segmentation_maps(model_id: str, file_sha: str, index_in_file: int, _ct: CTS
 
     Keyed like the predictions; few entries because each holds two full-slice float maps.
     """
-    from liver_model.segmentation import slice_maps
+    from liver_model.segmentation import maps_from_prediction
 
-    loaded = get_model(model_id)
-    return slice_maps(loaded, model_input(model_id, file_sha, index_in_file, _ct))
+    return maps_from_prediction(get_model(model_id), model_input(model_id, file_sha, index_in_file, _ct),
+                                slice_prediction(model_id, file_sha, index_in_file, _ct))
 
 
 def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -18,6 +18,7 @@ from dashboard import caching, charts, summaries, widgets
 from dashboard.uploads import SliceRef
 from liver_model.errors import LiverLensError
 from liver_model.explain.base import METHODS
+from liver_model.flip_agreement import combined_orientation_note, orientation_note
 from liver_model.explain.overlay import draw_segmentation_outline, overlay_heatmap, slice_grey
 
 LOGGER = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
                         f"{_call_markdown(p >= ensemble.threshold)}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {ensemble.threshold:.3f}")
             st.caption(summaries.members_sentence(ensemble, probabilities, thresholds))
+            if doubt := combined_orientation_note(ensemble.members, flip_copies,
+                                                  {m: caching.flip_agreement(m) for m in ensemble.members}):
+                st.warning(doubt[0])
             st.caption(summaries.ensemble_sentence(ensemble))
             st.caption(summaries.threshold_sentence(ensemble))
     result = summaries.agreement(probabilities, thresholds)
@@ -77,7 +81,7 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
             if note := summaries.view_note(card):
                 st.caption(note)
             if copies := flip_copies.get(card.model_id):
-                text, warn = summaries.orientation_sentence(copies, caching.flip_agreement(card.model_id))
+                text, warn = orientation_note(copies, caching.flip_agreement(card.model_id))
                 (st.warning if warn else st.caption)(text)
     return result
 

@@ -5,7 +5,7 @@ Kept out of the pages (which only lay out) and free of Streamlit so they are uni
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from liver_model.explain.quality import rank_correlation
-from liver_model.flip_agreement import COPY_NAMES, spread
 from liver_model.registry import get_architecture
 
 #: Tag of models trained on slice labels alone: same data, no masks, and their Grad-CAM shows
@@ -56,31 +55,6 @@ def members_sentence(card: Any, probabilities: Mapping[str, float], thresholds: 
     verdict = ("they agree." if len(set(said.values())) == 1
                else "they disagree: the mean of their scores decides, and their outlines below show why each says what it says.")
     return "Members: " + "; ".join(parts) + " - " + verdict
-
-
-def orientation_sentence(copies: Sequence[float], measured: Any) -> tuple[str, bool]:
-    """(sentence, warn) on how far the flipped copies' own calls lie apart on this slice.
-
-    Why: the call is their average, which hides a disagreement; and the spread has a measured
-    meaning (``measured``, an :class:`liver_model.flip_agreement.OutOfFoldAgreement`, or None): the
-    share of labelled slices with as large a spread whose call was right. ``warn`` when the copies
-    disagree more than the middle band, where the call was no better than a coin flip.
-    """
-    width = float(spread(np.asarray(copies)))
-    text = ("Flipped copies: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(COPY_NAMES, copies))
-            + f" (spread {width:.2f}).")
-    if measured is None:
-        return text, False
-    band = measured.band_of(width)
-    agree = measured.bands[0]
-    span = f"{band.low:.1f} or more" if band is measured.bands[-1] else f"{band.low:.1f}-{band.high:.1f}"
-    text += (f" On labelled slices whose copies spread {span}, this call was right "
-             f"{band.accuracy:.0%} of the time ({band.n} slices, cross-validated"
-             + (f"; {agree.accuracy:.0%} where they agree within {agree.high:.1f})." if band is not agree else ")."))
-    warn = band is measured.bands[-1]
-    if warn:
-        text += " The call depends on the slice's orientation here: do not rely on it."
-    return text, warn
 
 
 def with_interval(metric: Any) -> str | None:

@@ -190,10 +190,8 @@ def warm_model(loaded: Any, report: Any = None) -> None:
     report = report or (lambda step: None)
     prepared = loaded.prepare(dummy_slice())
     report("tracing prediction")
-    loaded.predict_proba(prepared.tensor[None])
-    if loaded.has_maps:
-        report("tracing its own maps")
-        loaded.predict_maps(prepared.tensor)
+    loaded.predict(prepared.tensor[None])  # p, flipped copies and maps in one call (caching's)
+    loaded.predict_proba(prepared.tensor[None])  # explanations' own calls
     if loaded.card.cam_layer:
         report("tracing Grad-CAM")
         explain(loaded, prepared, "gradcam")

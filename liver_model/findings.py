@@ -33,6 +33,12 @@ class ModelResult:
     specificity: float | None = None
     performance_source: str = "not available"
     """Where sensitivity / specificity come from (cross-validation, test or validation patients)."""
+    flipped_copies: tuple[float, ...] = ()
+    """Each flipped copy's own p for a test-time-flipped model (empty for one pass)."""
+    orientation: str | None = None
+    """What the copies' spread has meant (:func:`liver_model.flip_agreement.orientation_note`)."""
+    orientation_warning: bool = False
+    """The copies disagree as much as where the call was a coin flip out of fold."""
 
     @property
     def calls_tumour(self) -> bool:
@@ -129,6 +135,8 @@ def _model_sentences(models: Sequence[ModelResult]) -> list[Sentence]:
                 f"and {len(negative)} do not "
                 f"({', '.join(f'{m.model_id} {m.probability:.2f}' for m in negative)}).")
     out = [Sentence(text, SOURCE_MODELS)]
+    out += [Sentence(f"{m.model_id}: {m.orientation}", m.model_id)
+            for m in models if m.orientation_warning and m.orientation]
     known = [m for m in models if m.sensitivity is not None and m.specificity is not None]
     if known:
         sources = sorted({m.performance_source for m in known})

@@ -11,7 +11,7 @@ call, with what their spread has meant, measured, not guessed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,3 +99,73 @@ def read_out_of_fold(model_id: str, path: Path = OUT_OF_FOLD_FILE) -> OutOfFoldA
              for b in data["bands"]]
     return OutOfFoldAgreement(model_id=model_id, bands=bands,
                               patient_median_spread_max=float(data["patient_median_spread"]["max"]))
+
+
+def orientation_note(copies: Sequence[float], measured: OutOfFoldAgreement | None) -> tuple[str, bool]:
+    """(sentence, warn) on how far the flipped copies' own calls lie apart on one slice.
+
+    Why: the call is their average, which hides a disagreement; and the spread has a measured
+    meaning (``measured``, or None where none was measured): the share of labelled slices with as
+    large a spread whose call was right. ``warn`` in the last band, where the call was no better
+    than a coin flip. Shared by Diagnose, Volume and the case report, so they say the same.
+    """
+    width = float(spread(np.asarray(copies)))
+    text = ("Flipped copies: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(COPY_NAMES, copies))
+            + f" (spread {width:.2f}).")
+    if measured is None:
+        return text, False
+    band = measured.band_of(width)
+    agree = measured.bands[0]
+    span = f"{band.low:.1f} or more" if band is measured.bands[-1] else f"{band.low:.1f}-{band.high:.1f}"
+    text += (f" On labelled slices whose copies spread {span}, this call was right "
+             f"{band.accuracy:.0%} of the time ({band.n} slices, cross-validated"
+             + (f"; {agree.accuracy:.0%} where they agree within {agree.high:.1f})." if band is not agree else ")."))
+    warn = band is measured.bands[-1]
+    if warn:
+        text += " The call depends on the slice's orientation here: do not rely on it."
+    return text, warn
+
+
+def combined_orientation_note(members: Sequence[str], copies: Mapping[str, Sequence[float]],
+                              measured: Mapping[str, OutOfFoldAgreement | None]) -> tuple[str, bool] | None:
+    """(sentence, warn) for a combined call whose flipped members' copies disagree on the slice.
+
+    Why: the combined call is a mean of its members' scores, so a member whose own call depends
+    on the slice's orientation carries that doubt into it. Only the member's own out-of-fold
+    meaning is measured (not the combined call's), so the sentence names the member and its
+    measured band. None when no flipped member lands in the warning band.
+    """
+    for member in members:
+        if len(copies.get(member, ())) < 2 or measured.get(member) is None:
+            continue
+        band = measured[member].band_of(float(spread(np.asarray(copies[member]))))
+        if band is measured[member].bands[-1]:
+            others = " and ".join(m for m in members if m != member)
+            return (f"Its member {member}'s flipped copies disagree here (spread "
+                    f"{float(spread(np.asarray(copies[member]))):.2f}); at such spread that member's "
+                    f"own call was right {band.accuracy:.0%} of the time (cross-validated). The "
+                    f"combined call averages that doubtful score in: do not rely on it without "
+                    f"{others}'s own call and outline."), True
+    return None
+
+
+def series_spread_note(model_id: str, spreads: np.ndarray,
+                       measured: OutOfFoldAgreement | None) -> tuple[str, bool] | None:
+    """(sentence, warn) on a volume or series: how many slices' copies disagree, and whether the
+    series as a whole spreads more than any labelled patient (outside validated ground).
+
+    Why: a whole series from another scanner (the bundled example CT: median spread 0.36) can
+    lie outside what the model was validated on, which no single slice's call shows.
+    """
+    if measured is None or len(spreads) == 0:
+        return None
+    high = measured.bands[-1].low
+    n_high = int((spreads >= high).sum())
+    median = float(np.median(spreads))
+    text = (f"{model_id}: the flipped copies disagree (spread {high:.1f} or more) on {n_high} of "
+            f"{len(spreads)} slices; the series' median spread is {median:.2f}")
+    if median > measured.patient_median_spread_max:
+        return (text + f", above every labelled patient's ({measured.patient_median_spread_max:.2f} at most): "
+                "this series lies outside what the model was validated on, so its calls here are "
+                "not backed by the cross-validated numbers."), True
+    return text + f" (labelled patients: {measured.patient_median_spread_max:.2f} at most).", False

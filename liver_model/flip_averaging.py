@@ -46,11 +46,26 @@ def flip_averaged_probabilities(logit_maps: Callable[[tf.Tensor], Sequence[tf.Te
     Each copy's maps are flipped back before averaging, so every average is in the slice's own
     orientation (the maps' axes 1 and 2 are the image's, at a coarser grid).
     """
+    return flip_passes(lambda x: (logit_maps(x), tf.zeros(tf.shape(x)[:1])), batch, copies)[0]
+
+
+def flip_passes(forward: Callable[[tf.Tensor], tuple[Sequence[tf.Tensor], tf.Tensor]],
+                batch: tf.Tensor, copies: int) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """(averaged map probabilities as in :func:`flip_averaged_probabilities`, each copy's own
+    slice output (N, copies) in the order of :data:`FLIP_SETS`).
+
+    ``forward(x)`` returns (logit maps, a per-slice output (N,)) of one pass. Why both from one
+    pass: the app shows the averaged call *and* each copy's own call (the orientation warning);
+    taking both from the same forward passes halves the work of a flipped model per slice.
+    """
     total: list[tf.Tensor] | None = None
+    outputs = []
     for axes in flips_for(copies):
-        maps = [tf.sigmoid(flip(m, axes)) for m in logit_maps(flip(batch, axes))]
+        logits, output = forward(flip(batch, axes))
+        maps = [tf.sigmoid(flip(m, axes)) for m in logits]
         total = maps if total is None else [t + m for t, m in zip(total, maps)]
-    return [t / float(copies) for t in total]
+        outputs.append(output)
+    return [t / float(copies) for t in total], tf.stack(outputs, axis=1)
 
 
 def probability_logit(p: tf.Tensor, eps: float = 1e-6) -> tf.Tensor:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from liver_model.preprocessing import PreparedSlice
-from liver_model.zoo import LoadedModel
+from liver_model.zoo import LoadedModel, Prediction
 
 #: Probability above which a pixel is drawn / measured as liver or tumour.
 MASK_THRESHOLD = 0.5
@@ -56,9 +56,17 @@ def slice_maps(model: LoadedModel, prepared: PreparedSlice) -> SegmentationMaps 
     """
     if not model.has_maps:
         return None
+    return maps_from_prediction(model, prepared, model.predict(prepared.tensor))
+
+
+def maps_from_prediction(model: LoadedModel, prepared: PreparedSlice,
+                         prediction: Prediction) -> SegmentationMaps | None:
+    """:func:`slice_maps` from a :class:`Prediction` the caller already has of ``prepared``."""
+    if not prediction.maps:
+        return None
     if prepared.size != model.input_size:
         raise ValueError(f"{model.model_id} takes {model.input_size} px inputs, got {prepared.size}")
-    maps = model.predict_maps(prepared.tensor)
+    maps = prediction.maps
     tumour_key = next(k for k in _TUMOUR_LAYERS if k in maps)
     liver = maps.get(_LIVER_LAYER)
     return maps_on_slice(model.model_id, prepared, maps[tumour_key][0],

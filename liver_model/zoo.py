@@ -24,7 +24,7 @@ from liver_model.architectures.unet import SCORE_LAYER, SCORE_LOGIT_LAYER
 from liver_model.card_files import CardRecord
 from liver_model.card_markdown import render_markdown
 from liver_model.errors import ModelNotFound
-from liver_model.flip_averaging import flip_averaged_probabilities, pooled_score
+from liver_model.flip_averaging import flip_passes, pooled_score
 from liver_model.liver_view import prepare_liver_view
 from liver_model.paths import ASSETS_DIR
 from liver_model.preprocessing import (PREPROCESSING_VERSION, PreparedSlice, SliceLike, prepare,
@@ -92,6 +92,19 @@ class ModelCard(CardRecord):
     notes: str = ""
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Everything one set of forward passes gives for a batch: the call, each copy's call, maps."""
+
+    p: np.ndarray
+    """p(tumour) (N,): the model's call (from the flip-averaged maps where the card asks)."""
+    copies: np.ndarray
+    """(N, copies) each flipped copy's own p, in the order of
+    :data:`liver_model.flip_agreement.COPY_NAMES`; (N, 1), equal to ``p``, for one pass."""
+    maps: dict[str, np.ndarray]
+    """Per-pixel probabilities as :meth:`LoadedModel.predict_maps` (empty for label-only models)."""
+
+
 @dataclass
 class LoadedModel:
     """A shipped model ready to predict: Keras model plus its card and a compiled predict call."""
@@ -102,7 +115,7 @@ class LoadedModel:
     locator: LoadedModel | None = None
     """The loaded :attr:`ModelCard.locator` of a liver-view model; None for body-view models."""
     _predict: Any = field(default=None, repr=False)
-    _maps: Any = field(default=None, repr=False)
+    _run: Any = field(default=None, repr=False)
     _platt: tuple[float, float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -115,47 +128,50 @@ class LoadedModel:
             return model(batch, training=False)[:, 0]
 
         self._predict = _predict
+        if _has_layer(model, SCORE_LAYER):
+            kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
+            self._platt = (float(kernel.ravel()[0]), float(bias.ravel()[0]))
         # Built here, in the loading thread: Keras names sub-model ops with a thread-local
         # counter, and a sub-model built later in another (Streamlit script) thread clashes.
         names = [name for name in MAP_LAYERS if _has_layer(model, name)]
         if TUMOUR_MAP_LAYERS & set(names):
-            viewer = keras.Model(model.input, [model.get_layer(n).output for n in names])
+            self._run = self._map_run(names, signature)
+            if self.card.test_time_flips != 1:
+                self._predict = lambda batch: self._run(batch)[P_KEY]
+        elif self.card.test_time_flips != 1:
+            raise ModelNotFound(f"Model '{self.model_id}' asks for test-time flips but predicts no "
+                                "maps to average.")
 
-            def logit_maps(batch: tf.Tensor) -> list[tf.Tensor]:
-                outputs = viewer(batch, training=False)
-                return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-            copies = self.card.test_time_flips
-
-            @tf.function(input_signature=signature, reduce_retracing=True)
-            def _maps(batch: tf.Tensor) -> dict[str, tf.Tensor]:
-                averaged = flip_averaged_probabilities(logit_maps, batch, copies)
-                return {n: m[..., 0] for n, m in zip(names, averaged)}
-
-            self._maps = _maps
-        if _has_layer(model, SCORE_LAYER):
-            kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
-            self._platt = (float(kernel.ravel()[0]), float(bias.ravel()[0]))
-        if self.card.test_time_flips != 1:
-            self._predict = self._flip_averaged_predict(signature)
-
-    def _flip_averaged_predict(self, signature: list[tf.TensorSpec]) -> Any:
-        """p(tumour) from the flip-averaged maps, pooled and calibrated by the model's own layers."""
+    def _map_run(self, names: list[str], signature: list[tf.TensorSpec]) -> Any:
+        """One compiled call: the card's flipped passes, each giving its maps and its own p; the
+        maps averaged; p from the averages, pooled and calibrated by the model's own layers."""
         model = self.keras_model
-        if self._platt is None or self._maps is None:
+        copies = self.card.test_time_flips
+        viewer = keras.Model(model.input, [model.get_layer(n).output for n in names] + [model.output])
+        if copies != 1 and (self._platt is None or LIVER_MAP_LAYER not in names):
             raise ModelNotFound(f"Model '{self.model_id}' asks for test-time flips but has no "
                                 "liver-gated slice score to pool them.")
-        pool, logit, platt = (model.get_layer(n) for n in (SCORE_LAYER, SCORE_LOGIT_LAYER, OUTPUT_LAYER))
-        maps = self._maps
+        pool, logit, platt = ((model.get_layer(n) for n in (SCORE_LAYER, SCORE_LOGIT_LAYER, OUTPUT_LAYER))
+                              if copies != 1 else (None, None, None))
+
+        def one_pass(batch: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
+            outputs = viewer(batch, training=False)
+            return list(outputs[:-1]), outputs[-1][:, 0]
 
         @tf.function(input_signature=signature, reduce_retracing=True)
-        def _predict(batch: tf.Tensor) -> tf.Tensor:
-            averaged = maps(batch)
-            score = pooled_score(pool, averaged[LIVER_MAP_LAYER][..., None],
-                                 averaged[TUMOUR_MAP_LAYER][..., None])
-            return platt(logit(score))[:, 0]
+        def _run(batch: tf.Tensor) -> dict[str, tf.Tensor]:
+            averaged, per_copy = flip_passes(one_pass, batch, copies)
+            result = {n: m[..., 0] for n, m in zip(names, averaged)}
+            if copies == 1:
+                result[P_KEY] = per_copy[:, 0]
+            else:
+                score = pooled_score(pool, averaged[names.index(LIVER_MAP_LAYER)],
+                                     averaged[names.index(TUMOUR_MAP_LAYER)])
+                result[P_KEY] = platt(logit(score))[:, 0]
+            result[COPIES_KEY] = per_copy
+            return result
 
-        return _predict
+        return _run
 
     @property
     def platt(self) -> tuple[float, float] | None:
@@ -182,7 +198,7 @@ class LoadedModel:
     @property
     def has_maps(self) -> bool:
         """True if the model predicts a tumour map (U-Net detectors, map-head models)."""
-        return self._maps is not None
+        return self._run is not None
 
     def predict_maps(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Per-pixel probabilities of the model's own maps, at the maps' resolution.
@@ -190,12 +206,19 @@ class LoadedModel:
         Keys are layer names: ``seg_liver_logits`` / ``seg_tumour_logits`` (U-Net detectors) or
         ``tumour_logit_map`` (map-head models, tumour only). Empty for label-only models.
         """
-        if self._maps is None:
-            return {}
+        return self.predict(batch).maps
+
+    def predict(self, batch: np.ndarray) -> Prediction:
+        """p(tumour), each flipped copy's p and the maps of a float32 (N, S, S, 3) batch, all from
+        one set of forward passes (what Diagnose shows of one slice)."""
         batch = np.asarray(batch, np.float32)
         if batch.ndim == 3:
             batch = batch[None]
-        return {k: v.numpy() for k, v in self._maps(tf.constant(batch)).items()}
+        if self._run is None:
+            p = self.predict_proba(batch)
+            return Prediction(p=p, copies=p[:, None], maps={})
+        out = {k: v.numpy() for k, v in self._run(tf.constant(batch)).items()}
+        return Prediction(p=out.pop(P_KEY), copies=out.pop(COPIES_KEY), maps=out)
 
     @property
     def input_size(self) -> int:
@@ -208,19 +231,23 @@ class LoadedModel:
             return str(self.input_size)
         return f"{self.input_size}:liver:{self.locator.model_id}"
 
-    def prepare(self, ct: SliceLike, body: PreparedSlice | None = None) -> PreparedSlice:
+    def prepare(self, ct: SliceLike, body: PreparedSlice | None = None,
+                liver_map: np.ndarray | None = None) -> PreparedSlice:
         """The slice as this model sees it: what predictions, maps and explanations must use.
 
         Body-view models: :func:`liver_model.preprocessing.prepare`. Liver-view models: the
-        locator's liver map on its own body crop (``body``, if the caller has it already)
-        places the box (:func:`liver_model.liver_view.prepare_liver_view`).
+        locator's liver map on its own body crop places the box
+        (:func:`liver_model.liver_view.prepare_liver_view`). A caller that has already run the
+        locator on the slice passes its ``body`` crop and (m, m) ``liver_map``, so the locator's
+        passes are not repeated.
         """
         if self.locator is None:
             return prepare(ct, self.input_size)
         if body is None or body.size != self.locator.input_size:
-            body = prepare(ct, self.locator.input_size)
-        liver = self.locator.predict_maps(body.tensor)[LIVER_MAP_LAYER][0]
-        return prepare_liver_view(ct, self.input_size, liver, body)
+            body, liver_map = prepare(ct, self.locator.input_size), None
+        if liver_map is None:
+            liver_map = self.locator.predict_maps(body.tensor)[LIVER_MAP_LAYER][0]
+        return prepare_liver_view(ct, self.input_size, liver_map, body)
 
     def prepare_batch(self, slices: Sequence[SliceLike]) -> np.ndarray:
         """Stack :meth:`prepare` tensors into a float32 (N, size, size, 3) batch.
@@ -260,6 +287,8 @@ TUMOUR_MAP_LAYER = MAP_LAYERS[1]
 #: Body crops per locator call in :meth:`LoadedModel.prepare_batch` (bounded activation memory).
 LOCATOR_BATCH = 32
 TUMOUR_MAP_LAYERS = {"seg_tumour_logits", "tumour_logit_map"}
+#: Keys of the compiled map call's result besides the maps (no layer is named so).
+P_KEY, COPIES_KEY = "p_tumour", "flipped_copies"
 
 
 def _has_layer(model: keras.Model, name: str) -> bool:

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import caching, charts, examples, navigation, report_view, state, uploads
+from liver_model.flip_agreement import series_spread_note, spread
 
 navigation.ensure_app_navigation()
 
@@ -48,6 +49,12 @@ st.caption(bundle.slices[position].label)
 if clicked or st.button("Open this slice in Diagnose", type="primary"):
     state.set_active(bundle, clicked[0] if clicked else position)
     st.switch_page("pages/diagnose.py")
+
+for card in cards:
+    if card.test_time_flips > 1 and (note := series_spread_note(
+            card.model_id, spread(caching.stack_predictions(card.model_id, bundle.key, slices)[1]),
+            caching.flip_agreement(card.model_id))):
+        (st.warning if note[1] else st.caption)(note[0])
 
 calls = (probabilities >= pd.Series(thresholds)).sum()
 st.dataframe(pd.DataFrame({"slices called tumour": calls, "max p(tumour)": probabilities.max().round(3),

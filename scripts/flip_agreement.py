@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.flip_agreement import COPY_NAMES, per_flip_probabilities, read_out_of_fold, spread  # noqa: E402
+from liver_model.flip_agreement import COPY_NAMES, read_out_of_fold, spread  # noqa: E402
 from liver_model.io.loader import load_slices, read_dicom_series  # noqa: E402
 from liver_model.zoo import load_model  # noqa: E402
 
@@ -31,9 +31,8 @@ def agreement(model_id: str, files: list[Path]) -> dict:
         slices = read_dicom_series([f.read_bytes() for f in files], [f.name for f in files])
     else:
         slices = [s for f in files for s in load_slices(f.read_bytes(), f.name)]
-    batch = model.prepare_batch(slices)
-    shipped = model.predict_proba(batch)
-    copies = per_flip_probabilities(model.keras_model, batch)
+    prediction = model.predict(model.prepare_batch(slices))
+    shipped, copies = prediction.p, prediction.copies
     spreads = spread(copies)
     rows = [{"slice": i, "p_shipped": float(p), **{name: float(c) for name, c in zip(COPY_NAMES, row)},
              "spread": float(s)} for i, (p, row, s) in enumerate(zip(shipped, copies, spreads))]

@@ -60,6 +60,11 @@ def test_diagnose_example_predicts_with_every_model_and_credits_the_source(no_da
     assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids) + len(combined_calls(model_ids))
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum(t.startswith(tuple(model_ids)) for t in titles) == len(model_ids), "one Grad-CAM per model"
+    # The example's middle slice is one where the body-crop detector's flipped copies disagree:
+    # its own call and the combined call that averages it in both say not to rely on them.
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Flipped copies: as is") and "do not rely on it" in w for w in warnings)
+    assert any(w.startswith("Its member ") and "flipped copies disagree" in w for w in warnings)
 
 
 def test_volume_example_plots_twenty_slices_per_model(no_dataset: None, model_ids: list[str]) -> None:
@@ -70,6 +75,12 @@ def test_volume_example_plots_twenty_slices_per_model(no_dataset: None, model_id
     spec = plotly_specs(at)[0]
     assert sorted(trace["name"] for trace in spec["data"]) == sorted(model_ids + combined_calls(model_ids))
     assert all(trace_values(trace["y"]).shape == (20,) for trace in spec["data"])
+    # The series from another scanner spreads more under flips than any labelled patient: said.
+    flipped = [c.model_id for c in list_shipped_models() if c.test_time_flips > 1]
+    warnings = [w.value for w in at.warning]
+    assert flipped and all(any(w.startswith(f"{m}: the flipped copies disagree") and
+                               "outside what the model was validated on" in w for w in warnings)
+                           for m in flipped)
 
 
 def test_a_zip_of_a_study_offers_its_axial_series_and_names_the_skipped(no_dataset: None) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard.summaries import orientation_sentence
-from liver_model.flip_agreement import (OUT_OF_FOLD_FILE, SpreadBand, per_flip_probabilities,
-                                        read_out_of_fold, spread, spread_bands)
+from liver_model.flip_agreement import (OUT_OF_FOLD_FILE, SpreadBand, combined_orientation_note,
+                                        orientation_note, per_flip_probabilities, read_out_of_fold,
+                                        series_spread_note, spread, spread_bands)
 from liver_model.flip_averaging import flips_for
-from liver_model.zoo import load_model
+from liver_model.zoo import LIVER_MAP_LAYER, TUMOUR_MAP_LAYER, load_model
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
@@ -37,11 +37,11 @@ def test_the_shipped_measurement_is_read_for_its_model_only() -> None:
     assert sum(b.n for b in measured.bands) == 1182
     # The measured meaning: agreeing copies are trustworthy, disagreeing ones a coin flip.
     assert measured.bands[0].accuracy > 0.8 > 0.65 > measured.bands[-1].accuracy
-    text, warn = orientation_sentence((0.52, 0.91, 0.92, 0.56), measured)
+    text, warn = orientation_note((0.52, 0.91, 0.92, 0.56), measured)
     assert warn and "spread 0.3 or more" in text and "do not rely on it" in text
-    text, warn = orientation_sentence((0.90, 0.92, 0.91, 0.93), measured)
+    text, warn = orientation_note((0.90, 0.92, 0.91, 0.93), measured)
     assert not warn and "spread 0.0-0.1, this call was right 88%" in text
-    assert orientation_sentence((0.1, 0.6, 0.2, 0.2), None) == (
+    assert orientation_note((0.1, 0.6, 0.2, 0.2), None) == (
         "Flipped copies: as is 0.10, left-right 0.60, up-down 0.20, both 0.20 (spread 0.50).", False)
     assert isinstance(measured.band_of(0.2), SpreadBand) and measured.band_of(0.2).low == 0.1
     assert OUT_OF_FOLD_FILE.is_file()
@@ -58,6 +58,17 @@ def test_each_copy_is_one_pass_of_the_flipped_slice() -> None:
     for k, axes in enumerate(flips_for(4)):
         single = float(model.keras_model(np.ascontiguousarray(np.flip(x, axes)), training=False)[0, 0])
         assert copies[k] == pytest.approx(single, abs=1e-5)
+    # The app's one compiled call gives the same copies, the same averaged p and the same maps
+    # from one set of passes as the three separate calls did.
+    both = model.predict(x)
+    assert both.copies[0] == pytest.approx(copies, abs=1e-5)
+    assert both.p[0] == pytest.approx(float(model.predict_proba(x)[0]), abs=1e-6)
+    assert set(both.maps) == {LIVER_MAP_LAYER, TUMOUR_MAP_LAYER}
+    for name, grid in model.predict_maps(x).items():
+        assert both.maps[name] == pytest.approx(grid, abs=1e-6)
+    label_only = load_model("vit")
+    plain = label_only.predict(label_only.prepare(ct).tensor)
+    assert plain.maps == {} and plain.copies[:, 0] == pytest.approx(plain.p)
 
 
 def test_the_example_ct_spreads_more_than_any_labelled_patient() -> None:
@@ -69,3 +80,23 @@ def test_the_example_ct_spreads_more_than_any_labelled_patient() -> None:
     assert len(result["slices"]) == len(EXAMPLE) == 20
     assert result["median_spread"] > result["labelled_patients_median_spread_max"]
     assert result["called_tumour_shipped"] >= result["called_tumour_as_is"]
+    # What Volume then says of the whole series: outside validated ground.
+    measured = read_out_of_fold(MODEL)
+    spreads = np.array([row["spread"] for row in result["slices"]])
+    text, warn = series_spread_note(MODEL, spreads, measured)
+    assert warn and "outside what the model was validated on" in text
+    assert f"on {int((spreads >= 0.3).sum())} of 20 slices" in text
+    text, warn = series_spread_note(MODEL, np.full(20, 0.02), measured)
+    assert not warn and "on 0 of 20 slices" in text
+
+
+def test_a_combined_call_carries_its_flipped_members_doubt() -> None:
+    """Only a member in the measured warning band makes the combined call warn, and the warning
+    names that member's measured accuracy and the other member to check."""
+    measured = {MODEL: read_out_of_fold(MODEL), "liver_view": None}
+    members = (MODEL, "liver_view")
+    text, warn = combined_orientation_note(members, {MODEL: (0.52, 0.91, 0.92, 0.56)}, measured)
+    assert warn and f"member {MODEL}'s flipped copies disagree" in text and "without liver_view's" in text
+    assert f"right {measured[MODEL].bands[-1].accuracy:.0%}" in text
+    assert combined_orientation_note(members, {MODEL: (0.50, 0.55, 0.52, 0.58)}, measured) is None
+    assert combined_orientation_note(members, {}, measured) is None

@@ -64,6 +64,14 @@ def test_the_located_box_is_the_reference_liver_box_up_to_the_locator(liver_view
                                    - overlap_y * overlap_x)
     assert iou > 0.7, (prepared.crop_box, reference)
     np.testing.assert_array_equal(liver_view_model.prepare_batch([ct, ct])[1], prepared.tensor)
+    # The app hands over the locator's own cached prediction of its body crop: same box.
+    locator_body = liver_view_model.locator.prepare(ct)
+    liver = liver_view_model.locator.predict(locator_body.tensor).maps["seg_liver_logits"][0]
+    shared = liver_view_model.prepare(ct, body=locator_body, liver_map=liver)
+    assert shared.crop_box == prepared.crop_box
+    np.testing.assert_array_equal(shared.tensor, prepared.tensor)
+    # A liver map that finds no liver falls back to the body crop, as in training.
+    assert liver_view_model.prepare(ct, body=locator_body, liver_map=np.zeros_like(liver)).crop_box == body
 
 
 def test_maps_and_explanations_are_drawn_back_through_the_liver_box(liver_view_model,

@@ -341,3 +341,34 @@ def test_the_report_gives_the_combined_call_of_an_ensemble_whose_members_it_ran(
     alone = build_slice_report(ct, [models[ensemble.members[0]]], slice_label="single slice",
                                methods=[], ensembles=[ensemble])
     assert alone.combined == ()
+
+
+def test_a_slice_whose_flipped_copies_disagree_is_flagged_in_the_report():
+    """On the example CT from another scanner, the slice where the body-crop detector's flipped
+    copies spread most: the report lists the copies, its findings say not to rely on that call,
+    and the combined call, which averages it in, carries the warning into the PDF."""
+    from liver_model.ensemble import list_shipped_ensembles
+    from liver_model.io.loader import read_dicom_series
+
+    ensemble = list_shipped_ensembles([c.model_id for c in list_shipped_models()])[0]
+    models: dict = {}
+    for member in ensemble.members:
+        models[member] = load_model(member, load_locator=models.get)
+    flipped = next(m for m in models.values() if m.card.test_time_flips > 1)
+    files = sorted((Path(__file__).resolve().parent.parent / "assets" / "examples" / "totalsegmentator_ct").glob("*.dcm"))
+    series = read_dicom_series([f.read_bytes() for f in files])
+    copies = flipped.predict(flipped.prepare_batch(series)).copies
+    worst = int(np.argmax(np.ptp(copies, axis=1)))
+    assert np.ptp(copies[worst]) >= 0.3, "the example CT holds slices whose copies disagree"
+    report = build_slice_report(series[worst], list(models.values()), slice_label="example",
+                                methods=[], ensembles=[ensemble])
+    row = next(r.result for r in report.models if r.model_id == flipped.model_id)
+    assert row.flipped_copies == pytest.approx(tuple(copies[worst]), abs=1e-5)
+    assert row.orientation_warning and "do not rely on it" in row.orientation
+    assert any(s.source == flipped.model_id and "orientation" in s.text for s in report.findings.sentences)
+    (combined,) = report.combined
+    assert combined.orientation_warning and flipped.model_id in combined.orientation
+    as_json = {m["model_id"]: m["result"] for m in report_dict(report)["models"]}
+    assert len(as_json[flipped.model_id]["flipped_copies"]) == 4
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(render_pdf(report))).pages)
+    assert "flipped copies disagree" in re.sub(r"\s+", " ", text)

@@ -30,9 +30,10 @@ from liver_model.report.figures import display_image, probability_chart
 from liver_model.report.provenance import (expected_performance, report_date, software_version,
                                            weights_sha256)
 from liver_model.ensemble import EnsembleCard, probability_from_members
-from liver_model.segmentation import SegmentationMaps, slice_maps
+from liver_model.flip_agreement import combined_orientation_note, orientation_note, read_out_of_fold
+from liver_model.segmentation import SegmentationMaps, maps_from_prediction
 from liver_model.slices import CTSlice
-from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel
+from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel, Prediction
 
 DISCLAIMER = ("LiverLens is a research and teaching tool, not a medical device. Its outputs are not "
               "a diagnosis and must not be used for clinical decisions.")
@@ -130,8 +131,10 @@ def build_slice_report(ct: CTSlice, models: Sequence[LoadedModel], *, slice_labe
             prepared[model.view_key] = model.prepare(ct)
         return prepared[model.view_key]
 
-    rows = tuple(_model_row(m, float(m.predict_proba(prep(m).tensor)[0])) for m in models)
-    maps = [found for m in models if (found := slice_maps(m, prep(m))) is not None]
+    predicted = {m.model_id: m.predict(prep(m).tensor) for m in models}
+    rows = tuple(_model_row(m, predicted[m.model_id]) for m in models)
+    maps = [found for m in models
+            if (found := maps_from_prediction(m, prep(m), predicted[m.model_id])) is not None]
     crop_sides = {m.model_id: prep(m).crop_box[2] - prep(m).crop_box[0] for m in models}
     measurements = _measure_all(ct, reference, maps, crop_sides)
     primary = measurements[0] if measurements else None
@@ -193,27 +196,33 @@ def _combined_calls(ensembles: Sequence[EnsembleCard], models: Sequence[LoadedMo
     ensembles with a member not in the report are left out."""
     by_id = {m.model_id: m for m in models}
     p = {r.model_id: r.result.probability for r in rows}
+    copies = {r.model_id: r.result.flipped_copies for r in rows}
     out = []
     for card in ensembles:
         if not set(card.members) <= set(by_id):
             continue
         point = card.cross_validation.get("at_threshold") or {}
+        doubt = combined_orientation_note(card.members, copies, {m: read_out_of_fold(m) for m in card.members})
         out.append(ModelResult(
             f"{card.ensemble_id} (combined call)", float(probability_from_members(card, p, by_id)),
             float(card.threshold), point.get("sensitivity"), point.get("specificity"),
-            "cross-validation"))
+            "cross-validation", orientation=doubt[0] if doubt else None, orientation_warning=doubt is not None))
     return tuple(out)
 
 
-def _model_row(model: LoadedModel, probability: float) -> ModelRow:
+def _model_row(model: LoadedModel, prediction: Prediction) -> ModelRow:
+    """The model's row; a test-time-flipped model's copies and what their spread has meant."""
     card_file = DEFAULT_MODELS_DIR / model.model_id / CARD_FILE
     raw = json.loads(card_file.read_text()) if card_file.is_file() else None
     sens, spec, source = expected_performance(model.card, raw)
     weights = DEFAULT_MODELS_DIR / model.model_id / WEIGHTS_FILE
+    copies = tuple(float(c) for c in prediction.copies[0]) if prediction.copies.shape[1] > 1 else ()
+    note, warn = orientation_note(copies, read_out_of_fold(model.model_id)) if copies else (None, False)
     return ModelRow(
         model_id=model.model_id, architecture=model.card.architecture,
         weights_sha256=weights_sha256(weights) if weights.is_file() else "unknown (not a shipped model)",
-        result=ModelResult(model.model_id, probability, float(model.card.threshold), sens, spec, source))
+        result=ModelResult(model.model_id, float(prediction.p[0]), float(model.card.threshold), sens, spec,
+                           source, flipped_copies=copies, orientation=note, orientation_warning=warn))
 
 
 def _measure_all(ct: CTSlice, reference: LabelMask | None, maps: Sequence[SegmentationMaps],

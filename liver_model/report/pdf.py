@@ -126,6 +126,8 @@ def _slice(pdf: FPDF, r: SliceReport, *, title: str) -> None:
              _num(m.specificity), m.performance_source]
             for m in [*(row.result for row in r.models), *r.combined]],
            (52, 17, 17, 17, 20, 20, 47))
+    if doubts := [f"{m.model_id}: {m.orientation}" for m in r.combined if m.orientation_warning]:
+        _lines(pdf, doubts)
     _heading(pdf, "Measurements")
     if r.measurements:
         _measurements(pdf, r.measurements)

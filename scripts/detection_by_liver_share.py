@@ -1,0 +1,72 @@
+"""Which tumour slices does a cross-validated detector miss: those with little liver around the tumour?
+
+Why: the detectors' slice score is the tumour probability *inside their own liver map*
+(``liver_model.architectures.unet``), so a mass that lies outside the liver outline on a slice
+(an exophytic or pedunculated tumour hanging below the liver) is missed by design. This bins the
+tumour slices of a CV report by the reference mask's liver share (liver pixels / (liver + tumour
+pixels), from the manifests) and prints, per bin, how many the shipped rule found out of fold
+(Platt unit and threshold of the report) and which patients the bin holds.
+
+Usage: ``python scripts/detection_by_liver_share.py assets/metrics/cv_efficientnet_lite0_unet.json
+--manifest ../shared/datasets/lits_windowed_jpg/manifest.csv
+--manifest ../shared/datasets/ircadb_dicom_sample/manifest.csv``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from liver_model.cv_metrics import apply_platt  # noqa: E402
+from liver_model.manifest import read_manifest  # noqa: E402
+
+EDGES = (0.25, 0.5, 0.75)
+
+
+def by_liver_share(share: np.ndarray, found: np.ndarray, patients: Sequence[str],
+                   edges: Sequence[float] = EDGES) -> list[dict]:
+    """Per bin [low, high) of ``share``: tumour slices, share found, and slices per patient."""
+    bounds = [0.0, *edges, 1.0]
+    out = []
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        inside = (share >= low) & ((share < high) | (high >= 1.0))
+        out.append({"liver_share": [low, high], "tumour_slices": int(inside.sum()),
+                    "found": None if not inside.any() else float(found[inside].mean()),
+                    "patients": dict(Counter(np.asarray(patients)[inside].tolist()).most_common())})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    args = parser.parse_args(argv)
+    report = json.loads(args.report.read_text())
+    pixels = {}
+    for manifest in args.manifest:
+        frame = read_manifest(manifest)
+        for _, row in frame.iterrows():
+            pixels[(manifest.parent.name, Path(row["path"]).name)] = (int(row["liver_pixels"] or 0),
+                                                                     int(row["tumour_pixels"] or 0))
+    tumour = [s for s in report["slices"] if s["y"] == 1]
+    liver_px, tumour_px = np.array([pixels[(s["dataset"], s["path"])] for s in tumour]).T
+    calibration = report["shipping_calibration"]
+    p = apply_platt(np.array([s["score"] for s in tumour]), calibration["slope"], calibration["intercept"])
+    bins = by_liver_share(liver_px / np.maximum(liver_px + tumour_px, 1), p >= calibration["threshold_p"],
+                          [s["patient_id"] for s in tumour])
+    for b in bins:
+        found = "n/a" if b["found"] is None else f"{b['found']:.0%}"
+        print(f"liver share {b['liver_share'][0]:.2f}-{b['liver_share'][1]:.2f}: {b['tumour_slices']:4d} "
+              f"tumour slices, found {found}; patients {b['patients']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
