@@ -86,14 +86,32 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
     return result
 
 
-def call_table(probabilities: dict[str, float], cards: Sequence[Any],
-               ensembles: Sequence[Any] = ()) -> pd.DataFrame:
-    """One row per model, then per ensemble (its combined call): p(tumour), threshold, call."""
-    rows = [(c.model_id, probabilities[c.model_id], c.threshold) for c in cards]
+def call_table(probabilities: dict[str, float], cards: Sequence[Any], ensembles: Sequence[Any] = (),
+               flip_copies: dict[str, tuple[float, ...]] | None = None) -> pd.DataFrame:
+    """One row per model, then per ensemble (its combined call): p(tumour), threshold, call, and
+    for a test-time-flipped model the spread of its copies' own p (blank for one pass)."""
+    flip_copies = flip_copies or {}
+    rows = [(c.model_id, probabilities[c.model_id], c.threshold, flip_copies.get(c.model_id)) for c in cards]
     rows += [(f"{e.ensemble_id} (combined call)", caching.ensemble_probability(e, probabilities),
-              e.threshold) for e in ensembles]
+              e.threshold, None) for e in ensembles]
     return pd.DataFrame([{"model": name, "p(tumour)": round(p, 3), "threshold": round(t, 3),
-                          "call": "tumour" if p >= t else "no tumour"} for name, p, t in rows])
+                          "call": "tumour" if p >= t else "no tumour",
+                          "flipped copies' spread": "" if not copies else f"{float(np.ptp(copies)):.2f}"}
+                         for name, p, t, copies in rows])
+
+
+def orientation_warnings(cards: Sequence[Any], ensembles: Sequence[Any],
+                         flip_copies: dict[str, tuple[float, ...]]) -> None:
+    """The orientation warnings of Diagnose's cards, for pages that show a table instead."""
+    for card in cards:
+        if copies := flip_copies.get(card.model_id):
+            text, warn = orientation_note(copies, caching.flip_agreement(card.model_id))
+            if warn:
+                st.warning(f"{card.model_id}: {text}")
+    for ensemble in ensembles:
+        if doubt := combined_orientation_note(ensemble.members, flip_copies,
+                                              {m: caching.flip_agreement(m) for m in ensemble.members}):
+            st.warning(f"{ensemble.ensemble_id} (combined call): {doubt[0]}")
 
 
 def _call_markdown(tumour: bool) -> str:

@@ -29,7 +29,9 @@ st.subheader("Agreement between models")
 probabilities = panels.predictions(ref, cards)
 agreement = summaries.agreement(probabilities, {c.model_id: c.threshold for c in cards})
 st.markdown(agreement.sentence())
-st.dataframe(panels.call_table(probabilities, cards, caching.shipped_ensembles()), hide_index=True)
+copies = panels.flip_copies(ref, cards)
+st.dataframe(panels.call_table(probabilities, cards, caching.shipped_ensembles(), copies), hide_index=True)
+panels.orientation_warnings(cards, caching.shipped_ensembles(), copies)
 
 st.subheader("Heatmaps")
 fast = [m for m, spec in METHODS.items() if spec.relative_cost < widgets.SLOW_COST]

@@ -42,6 +42,11 @@ figure = charts.probability_along_z_figure(probabilities, thresholds=thresholds,
 event = st.plotly_chart(figure, key="volume_chart", on_select="rerun", selection_mode="points",
                         config={"displaylogo": False})
 st.caption("Dotted lines: each model's decision threshold. Click a point to open that slice in Diagnose.")
+for card in cards:
+    if card.test_time_flips > 1 and (note := series_spread_note(
+            card.model_id, spread(caching.stack_predictions(card.model_id, bundle.key, slices)[1]),
+            caching.flip_agreement(card.model_id))):
+        (st.warning if note[1] else st.caption)(note[0])
 
 clicked = [int(p["x"]) for p in (event.selection.points if event and event.selection else []) if "x" in p]
 position = st.slider("Slice to open", 0, len(slices) - 1, value=current, key=f"volume_pick_{bundle.key[:12]}")
@@ -49,12 +54,6 @@ st.caption(bundle.slices[position].label)
 if clicked or st.button("Open this slice in Diagnose", type="primary"):
     state.set_active(bundle, clicked[0] if clicked else position)
     st.switch_page("pages/diagnose.py")
-
-for card in cards:
-    if card.test_time_flips > 1 and (note := series_spread_note(
-            card.model_id, spread(caching.stack_predictions(card.model_id, bundle.key, slices)[1]),
-            caching.flip_agreement(card.model_id))):
-        (st.warning if note[1] else st.caption)(note[0])
 
 calls = (probabilities >= pd.Series(thresholds)).sum()
 st.dataframe(pd.DataFrame({"slices called tumour": calls, "max p(tumour)": probabilities.max().round(3),

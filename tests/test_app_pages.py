@@ -287,6 +287,11 @@ def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str
     assert list(calls["model"]) == model_ids + [
         f"{e.ensemble_id} (combined call)" for e in ensembles]
     assert set(calls["call"]) <= {"tumour", "no tumour"}
+    # A flipped model's row gives its copies' spread (one-pass models and combined calls: blank).
+    flipped = {c.model_id for c in list_shipped_models() if c.test_time_flips > 1}
+    spreads = dict(zip(calls["model"], calls["flipped copies' spread"]))
+    assert flipped and all(0.0 <= float(spreads[m]) <= 1.0 for m in flipped)
+    assert all(v == "" for m, v in spreads.items() if m not in flipped)
     # The outline toggle adds a column: one own-outline image per segmentation model.
     at.toggle(key="compare_outline").set_value(True)
     at.run()
