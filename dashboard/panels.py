@@ -63,9 +63,8 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
                         f"{_call_markdown(p >= ensemble.threshold)}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {ensemble.threshold:.3f}")
             st.caption(summaries.members_sentence(ensemble, probabilities, thresholds))
-            if doubt := combined_orientation_note(ensemble.members, flip_copies,
-                                                  {m: caching.flip_agreement(m) for m in ensemble.members}):
-                st.warning(doubt[0])
+            if doubt := _combined_doubt(ensemble, flip_copies):
+                st.warning(doubt)
             st.caption(summaries.ensemble_sentence(ensemble))
             st.caption(summaries.threshold_sentence(ensemble))
     result = summaries.agreement(probabilities, thresholds)
@@ -109,9 +108,16 @@ def orientation_warnings(cards: Sequence[Any], ensembles: Sequence[Any],
             if warn:
                 st.warning(f"{card.model_id}: {text}")
     for ensemble in ensembles:
-        if doubt := combined_orientation_note(ensemble.members, flip_copies,
-                                              {m: caching.flip_agreement(m) for m in ensemble.members}):
-            st.warning(f"{ensemble.ensemble_id} (combined call): {doubt[0]}")
+        if doubt := _combined_doubt(ensemble, flip_copies):
+            st.warning(f"{ensemble.ensemble_id} (combined call): {doubt}")
+
+
+def _combined_doubt(ensemble: Any, flip_copies: dict[str, tuple[float, ...]]) -> str | None:
+    """The combined call's orientation warning on this slice, or None."""
+    doubt = combined_orientation_note(ensemble.members, flip_copies,
+                                      {m: caching.flip_agreement(m) for m in ensemble.members},
+                                      ensemble.ensemble_id)
+    return doubt[0] if doubt else None
 
 
 def _call_markdown(tumour: bool) -> str:

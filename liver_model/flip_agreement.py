@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class OutOfFoldAgreement:
     bands: list[SpreadBand]
     patient_median_spread_max: float
     """The largest per-patient median spread: a series above it is unlike every labelled patient."""
+    combined: dict[str, list[SpreadBand]] = field(default_factory=dict)
+    """Per combined call with this model as member: *its* calls banded by this model's spread."""
 
     def band_of(self, value: float) -> SpreadBand:
         return next(b for b in self.bands if b.holds(value))
@@ -95,10 +97,12 @@ def read_out_of_fold(model_id: str, path: Path = OUT_OF_FOLD_FILE) -> OutOfFoldA
     data: dict[str, Any] = json.loads(Path(path).read_text())
     if data.get("model") != model_id:
         return None
-    bands = [SpreadBand(**{k: b[k] for k in ("low", "high", "n", "accuracy", "roc_auc")})
-             for b in data["bands"]]
-    return OutOfFoldAgreement(model_id=model_id, bands=bands,
-                              patient_median_spread_max=float(data["patient_median_spread"]["max"]))
+    def read_bands(raw: list[dict[str, Any]]) -> list[SpreadBand]:
+        return [SpreadBand(**{k: b[k] for k in ("low", "high", "n", "accuracy", "roc_auc")}) for b in raw]
+
+    return OutOfFoldAgreement(model_id=model_id, bands=read_bands(data["bands"]),
+                              patient_median_spread_max=float(data["patient_median_spread"]["max"]),
+                              combined={k: read_bands(v) for k, v in data.get("combined", {}).items()})
 
 
 def orientation_note(copies: Sequence[float], measured: OutOfFoldAgreement | None) -> tuple[str, bool]:
@@ -127,25 +131,36 @@ def orientation_note(copies: Sequence[float], measured: OutOfFoldAgreement | Non
 
 
 def combined_orientation_note(members: Sequence[str], copies: Mapping[str, Sequence[float]],
-                              measured: Mapping[str, OutOfFoldAgreement | None]) -> tuple[str, bool] | None:
+                              measured: Mapping[str, OutOfFoldAgreement | None],
+                              ensemble_id: str | None = None) -> tuple[str, bool] | None:
     """(sentence, warn) for a combined call whose flipped members' copies disagree on the slice.
 
     Why: the combined call is a mean of its members' scores, so a member whose own call depends
-    on the slice's orientation carries that doubt into it. Only the member's own out-of-fold
-    meaning is measured (not the combined call's), so the sentence names the member and its
-    measured band. None when no flipped member lands in the warning band.
+    on the slice's orientation carries that doubt into it. Where the combined call's own calls
+    were banded by that member's spread out of fold (``measured[member].combined[ensemble_id]``),
+    the sentence gives the combined call's measured accuracy; otherwise the member's. None when
+    no flipped member lands in its warning band.
     """
     for member in members:
         if len(copies.get(member, ())) < 2 or measured.get(member) is None:
             continue
-        band = measured[member].band_of(float(spread(np.asarray(copies[member]))))
-        if band is measured[member].bands[-1]:
-            others = " and ".join(m for m in members if m != member)
-            return (f"Its member {member}'s flipped copies disagree here (spread "
-                    f"{float(spread(np.asarray(copies[member]))):.2f}); at such spread that member's "
-                    f"own call was right {band.accuracy:.0%} of the time (cross-validated). The "
-                    f"combined call averages that doubtful score in: do not rely on it without "
-                    f"{others}'s own call and outline."), True
+        width = float(spread(np.asarray(copies[member])))
+        band = measured[member].band_of(width)
+        if band is not measured[member].bands[-1]:
+            continue
+        text = f"Its member {member}'s flipped copies disagree here (spread {width:.2f}); "
+        own = measured[member].combined.get(ensemble_id or "")
+        if own:
+            combined_band = next(b for b in own if b.holds(width))
+            text += (f"at such spread the combined call itself was right {combined_band.accuracy:.0%} "
+                     f"of the time ({combined_band.n} slices, cross-validated; that member's own call "
+                     f"{band.accuracy:.0%}).")
+        else:
+            text += (f"at such spread that member's own call was right {band.accuracy:.0%} of the "
+                     "time (cross-validated).")
+        others = " and ".join(m for m in members if m != member)
+        return (text + " The combined call averages that doubtful score in: do not rely on it "
+                f"without {others}'s own call and outline."), True
     return None
 
 

@@ -5,7 +5,11 @@ apart; that is only useful with a measured meaning. Each CV fold model (kept in 
 dir) predicts its held-out slices once per flipped copy; the shipped model's Platt unit and
 threshold (from the same report) turn them into p; the slices are then banded by spread and the
 accuracy of the shipped call (the averaged score of the report at the threshold) is counted per
-band. Writes ``assets/metrics/flip_agreement_out_of_fold.json``, which the app reads.
+band. With ``--ensemble-report`` (a combined call's CV report, of which the model is a member),
+the combined call's own out-of-fold calls are banded by the same spreads, so the app's warning on
+the combined call states the combined call's measured accuracy, not only its member's. Each
+slice's spread is kept in the JSON (work dirs with fold weights are not kept between sessions).
+Writes ``assets/metrics/flip_agreement_out_of_fold.json``, which the app reads.
 
 Usage: ``python scripts/flip_agreement_out_of_fold.py --work-dir artifacts/cv_in_syn10
 --report assets/metrics/cv_efficientnet_lite0_unet.json --model efficientnet_lite0_unet
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True, help="that run's report (test-time flips > 1)")
     parser.add_argument("--model", required=True, help="the shipped model of that recipe")
     parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser.add_argument("--ensemble-report", type=Path, action="append", default=[],
+                        help="a combined call's CV report (cv_<ensemble_id>.json) with this model as member")
     parser.add_argument("--out", type=Path, default=OUT_OF_FOLD_FILE)
     args = parser.parse_args(argv)
 
@@ -73,6 +79,22 @@ def main(argv: list[str] | None = None) -> int:
               "spread_quantiles": {q: float(np.quantile(spreads, float(q))) for q in ("0.5", "0.9", "0.95", "0.99")},
               "patient_median_spread": {"min": float(medians.min()), "median": float(np.median(medians)),
                                         "max": float(medians.max())}}
+    result["combined"] = {}
+    keys = [(s["dataset"], s["path"]) for s in slices]
+    for path in args.ensemble_report:
+        ensemble = json.loads(path.read_text())
+        by_key = {(s["dataset"], s["path"]): s for s in ensemble["slices"]}
+        if set(by_key) != set(keys):
+            raise SystemExit(f"{path} holds other slices than {args.report}")
+        combined = ensemble["shipping_calibration"]
+        p = apply_platt(np.array([by_key[k]["score"] for k in keys]), combined["slope"], combined["intercept"])
+        ensemble_id = path.stem.removeprefix("cv_")
+        result["combined"][ensemble_id] = [dataclasses.asdict(b) for b in
+                                           spread_bands(y, p, combined["threshold_p"], spreads)]
+        for band in result["combined"][ensemble_id]:
+            print(f"{ensemble_id}, member spread {band['low']:.1f}-{band['high']:.1f}: {band['n']} slices, "
+                  f"combined call right {band['accuracy']:.3f}")
+    result["slices"] = [[d, path, round(float(v), 4)] for (d, path), v in zip(keys, spreads)]
     for band in bands:
         print(f"spread {band.low:.1f}-{band.high:.1f}: {band.n} slices, call right {band.accuracy:.3f}, "
               f"ROC AUC {band.roc_auc:.3f}")

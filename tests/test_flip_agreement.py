@@ -2,6 +2,7 @@
 the example CT from another scanner larger than on any labelled patient."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -100,3 +101,11 @@ def test_a_combined_call_carries_its_flipped_members_doubt() -> None:
     assert f"right {measured[MODEL].bands[-1].accuracy:.0%}" in text
     assert combined_orientation_note(members, {MODEL: (0.50, 0.55, 0.52, 0.58)}, measured) is None
     assert combined_orientation_note(members, {}, measured) is None
+    # Where the combined call's own calls were banded by the member's spread, that is what it says.
+    own = [SpreadBand(0.0, 0.1, 10, 0.9, None), SpreadBand(0.1, 0.3, 5, 0.8, None),
+           SpreadBand(0.3, 1.0, 4, 0.75, None)]
+    with_own = {MODEL: dataclasses.replace(measured[MODEL], combined={"pair": own}), "liver_view": None}
+    text, warn = combined_orientation_note(members, {MODEL: (0.52, 0.91, 0.92, 0.56)}, with_own, "pair")
+    assert warn and "the combined call itself was right 75% of the time (4 slices" in text
+    text, _ = combined_orientation_note(members, {MODEL: (0.52, 0.91, 0.92, 0.56)}, with_own, "other")
+    assert "itself" not in text

@@ -202,7 +202,8 @@ def _combined_calls(ensembles: Sequence[EnsembleCard], models: Sequence[LoadedMo
         if not set(card.members) <= set(by_id):
             continue
         point = card.cross_validation.get("at_threshold") or {}
-        doubt = combined_orientation_note(card.members, copies, {m: read_out_of_fold(m) for m in card.members})
+        doubt = combined_orientation_note(card.members, copies, {m: read_out_of_fold(m) for m in card.members},
+                                          card.ensemble_id)
         out.append(ModelResult(
             f"{card.ensemble_id} (combined call)", float(probability_from_members(card, p, by_id)),
             float(card.threshold), point.get("sensitivity"), point.get("specificity"),
