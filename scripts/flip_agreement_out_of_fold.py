@@ -31,8 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.crossval import load_cv_data  # noqa: E402
 from liver_model.cv_metrics import apply_platt  # noqa: E402
-from liver_model.flip_agreement import OUT_OF_FOLD_FILE, per_flip_probabilities, spread, spread_bands  # noqa: E402
+from liver_model.flip_agreement import (OUT_OF_FOLD_FILE, SpreadBand, per_flip_probabilities, spread,  # noqa: E402
+                                        spread_bands)
 from liver_model.registry import get_architecture  # noqa: E402
+
+
+def combined_bands(ensemble: dict, keys: list[tuple[str, str]], y: np.ndarray,
+                   spreads: np.ndarray) -> list[SpreadBand]:
+    """The combined call's shipped out-of-fold calls (its report, calibration and threshold)
+    banded by a member's per-slice ``spreads``; slices matched by (dataset, path)."""
+    by_key = {(s["dataset"], s["path"]): s for s in ensemble["slices"]}
+    if set(by_key) != set(keys):
+        raise ValueError("the combined call's report holds other slices than the member's")
+    calibration = ensemble["shipping_calibration"]
+    p = apply_platt(np.array([by_key[k]["score"] for k in keys]), calibration["slope"], calibration["intercept"])
+    return spread_bands(y, p, calibration["threshold_p"], spreads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,15 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     result["combined"] = {}
     keys = [(s["dataset"], s["path"]) for s in slices]
     for path in args.ensemble_report:
-        ensemble = json.loads(path.read_text())
-        by_key = {(s["dataset"], s["path"]): s for s in ensemble["slices"]}
-        if set(by_key) != set(keys):
-            raise SystemExit(f"{path} holds other slices than {args.report}")
-        combined = ensemble["shipping_calibration"]
-        p = apply_platt(np.array([by_key[k]["score"] for k in keys]), combined["slope"], combined["intercept"])
         ensemble_id = path.stem.removeprefix("cv_")
         result["combined"][ensemble_id] = [dataclasses.asdict(b) for b in
-                                           spread_bands(y, p, combined["threshold_p"], spreads)]
+                                           combined_bands(json.loads(path.read_text()), keys, y, spreads)]
         for band in result["combined"][ensemble_id]:
             print(f"{ensemble_id}, member spread {band['low']:.1f}-{band['high']:.1f}: {band['n']} slices, "
                   f"combined call right {band['accuracy']:.3f}")

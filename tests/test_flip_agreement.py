@@ -109,3 +109,19 @@ def test_a_combined_call_carries_its_flipped_members_doubt() -> None:
     assert warn and "the combined call itself was right 75% of the time (4 slices" in text
     text, _ = combined_orientation_note(members, {MODEL: (0.52, 0.91, 0.92, 0.56)}, with_own, "other")
     assert "itself" not in text
+
+
+def test_the_combined_call_is_banded_by_its_members_spread() -> None:
+    """scripts/flip_agreement_out_of_fold.py: the combined call's own calls (its calibration and
+    threshold) per band of the member's spread, slices matched by dataset and path."""
+    import flip_agreement_out_of_fold as oof
+
+    keys = [("d", "a"), ("d", "b"), ("d", "c"), ("e", "a")]
+    report = {"shipping_calibration": {"slope": 1.0, "intercept": 0.0, "threshold_p": 0.5},
+              "slices": [{"dataset": d, "path": p, "score": s}
+                         for (d, p), s in zip(reversed(keys), (0.9, 0.2, 0.8, 0.1))]}
+    y = np.array([0, 1, 1, 1])  # in the order of keys: scores 0.1, 0.8, 0.2 (a miss), 0.9
+    agree, _, disagree = oof.combined_bands(report, keys, y, np.array([0.0, 0.05, 0.5, 0.6]))
+    assert (agree.n, agree.accuracy) == (2, 1.0) and (disagree.n, disagree.accuracy) == (2, 0.5)
+    with pytest.raises(ValueError, match="other slices"):
+        oof.combined_bands(report, keys[:3], y[:3], np.zeros(3))
