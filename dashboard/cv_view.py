@@ -129,6 +129,21 @@ def lesion_table(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["lesion size", "lesions", "detected", "detection rate"])
 
 
+def liver_share_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """Tumour slices found at the threshold, by how much liver surrounds the tumour (the reference
+    mask's liver / (liver + tumour) pixels); empty where the report has no such breakdown.
+
+    Why: the detectors look for tumour inside their own liver map, so a tumour outside the liver
+    outline on a slice is missed by design; this shows where that happened and to whom.
+    """
+    bins = (report.get("detection_by_liver_share") or {}).get("bins") or []
+    columns = ["liver share", "tumour slices", "found", "patients"]
+    return pd.DataFrame([{"liver share": f"{b['liver_share'][0]:.2f}-{b['liver_share'][1]:.2f}",
+                          "tumour slices": b["tumour_slices"], "found": b["found"],
+                          "patients": ", ".join(f"{p} ({n})" for p, n in b["patients"].items())}
+                         for b in bins], columns=columns)
+
+
 def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """``{"liver": stats, "tumour": stats}`` (median, quartiles) of Dice on tumour slices."""
     seg = report.get("segmentation") or {}

@@ -341,6 +341,12 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
     assert len(differences) == len(ensembles)
     for ensemble, table in zip(ensembles, differences):
         assert set(table["member"]) == set(ensemble.members)
+    # Reports that carry it (the shipped detectors' and the combined call's) show where the tumour
+    # lies outside the liver; every tumour slice falls in one bin.
+    shares = [d.value for d in at.dataframe if "liver share" in d.value.columns]
+    assert len(shares) == sum(bool(r.get("detection_by_liver_share")) for r in reports.values()) >= 2
+    assert {int(t["tumour slices"].sum()) for t in shares} == {
+        r["n_tumour_slices"] for r in reports.values() if r.get("detection_by_liver_share")}
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum("ROC AUC per patient" in t for t in titles) == len(reports)
     assert any(t.startswith("Dice on tumour slices") for t in titles)

@@ -21,12 +21,26 @@ def test_bins_count_found_slices_and_name_their_patients() -> None:
     assert (high["tumour_slices"], high["found"], high["patients"]) == (2, 0.5, {"c": 2})  # 1.0 counts
 
 
-def test_shipped_report_every_tumour_slice_is_binned(datasets_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    report = Path(__file__).resolve().parent.parent / "assets" / "metrics" / "cv_efficientnet_lite0_unet.json"
-    assert main([str(report), "--manifest", str(datasets_dir / "lits_windowed_jpg" / "manifest.csv"),
-                 "--manifest", str(datasets_dir / "ircadb_dicom_sample" / "manifest.csv")]) == 0
-    lines = capsys.readouterr().out.splitlines()
+def test_shipped_report_every_tumour_slice_is_binned(datasets_dir: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """On the shipped report: every tumour slice lands in one bin; --update writes the bins into
+    the report, where Performance reads them, and leaves the rest of the report as it was."""
     import json
+    import shutil
 
-    n_tumour = json.loads(report.read_text())["n_tumour_slices"]
-    assert len(lines) == 4 and sum(int(line.split(":")[1].split()[0]) for line in lines) == n_tumour
+    from dashboard.cv_view import liver_share_table
+
+    shipped = Path(__file__).resolve().parent.parent / "assets" / "metrics" / "cv_efficientnet_lite0_unet.json"
+    report = tmp_path / shipped.name
+    shutil.copy(shipped, report)
+    assert main([str(report), "--manifest", str(datasets_dir / "lits_windowed_jpg" / "manifest.csv"),
+                 "--manifest", str(datasets_dir / "ircadb_dicom_sample" / "manifest.csv"), "--update"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    before, after = json.loads(shipped.read_text()), json.loads(report.read_text())
+    assert lines[0] == shipped.name and len(lines) == 5
+    assert sum(int(line.split(":")[1].split()[0]) for line in lines[1:]) == before["n_tumour_slices"]
+    assert {k: v for k, v in after.items() if k != "detection_by_liver_share"} == {
+        k: v for k, v in before.items() if k != "detection_by_liver_share"}
+    table = liver_share_table(after)
+    assert list(table["tumour slices"]) == [b["tumour_slices"] for b in after["detection_by_liver_share"]["bins"]]
+    assert liver_share_table({}).empty
