@@ -87,7 +87,12 @@ class OutOfFoldAgreement:
     """Per combined call with this model as member: *its* calls banded by this model's spread."""
 
     def band_of(self, value: float) -> SpreadBand:
-        return next(b for b in self.bands if b.holds(value))
+        return band_at(self.bands, value)
+
+
+def band_at(bands: Sequence[SpreadBand], value: float) -> SpreadBand:
+    """The band of ``bands`` that holds the spread ``value``."""
+    return next(b for b in bands if b.holds(value))
 
 
 def read_out_of_fold(model_id: str, path: Path = OUT_OF_FOLD_FILE) -> OutOfFoldAgreement | None:
@@ -151,7 +156,7 @@ def combined_orientation_note(members: Sequence[str], copies: Mapping[str, Seque
         text = f"Its member {member}'s flipped copies disagree here (spread {width:.2f}); "
         own = measured[member].combined.get(ensemble_id or "")
         if own:
-            combined_band = next(b for b in own if b.holds(width))
+            combined_band = band_at(own, width)
             text += (f"at such spread the combined call itself was right {combined_band.accuracy:.0%} "
                      f"of the time ({combined_band.n} slices, cross-validated; that member's own call "
                      f"{band.accuracy:.0%}).")
