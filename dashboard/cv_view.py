@@ -75,8 +75,10 @@ def report_caption(report: Mapping[str, Any]) -> str:
                 f"{report.get('rule', '')}, over the out-of-fold scores of "
                 f"{', '.join(report.get('members', []))} (same folds). Intervals: bootstrap over patients.")
     config = report.get("config") or {}
+    contrast = (f"synthetic lesions {config.get('synthetic_contrast_min_hu', 20.0):g}-"
+                f"{config.get('synthetic_contrast_max_hu', 60.0):g} HU darker than the liver")
     added = [f"{config[key]:g} {'copy' if config[key] == 1 else 'copies'} with {label} per tumour-free liver slice"
-             for key, label in (("synthetic_lesions", "synthetic lesions"), ("copy_paste", "a copy-pasted lesion"))
+             for key, label in (("synthetic_lesions", contrast), ("copy_paste", "a copy-pasted lesion"))
              if config.get(key)]
     flips = int(config.get("test_time_flips", 1))
     if flips > 1:

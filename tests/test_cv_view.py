@@ -137,7 +137,10 @@ def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
     assert "scratch initialisation" in caption
     assert "0.5 copies with a copy-pasted lesion per tumour-free liver slice" in caption and "synthetic" not in caption
     shipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "synthetic_lesions": 1.0}})
-    assert "1 copy with synthetic lesions per tumour-free liver slice" in shipped
+    assert "1 copy with synthetic lesions 20-60 HU darker than the liver per tumour-free liver slice" in shipped
+    fainter = cv_view.report_caption({**REPORT, "config": {"synthetic_lesions": 1.0, "synthetic_contrast_min_hu": 5.0,
+                                                           "synthetic_contrast_max_hu": 65.0}})
+    assert "synthetic lesions 5-65 HU darker" in fainter
     assert "flipped" not in shipped
     flipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "test_time_flips": 4}})
     assert "maps averaged over 4 flipped copies of each slice" in flipped

@@ -173,3 +173,20 @@ def test_synthetic_examples_come_from_tumour_free_livers_of_other_patients(lits_
     off = SegmentationConfig(size=128)
     assert add_synthetic_examples(images, livers, tumours, rows["y"].to_numpy(),
                                   rows["patient_id"].to_numpy(), off, seed=0, log=print)[0] is images
+    # The recipe's contrast range reaches the lesions drawn: measured back, each lesion of a
+    # 10 HU recipe is fainter than any of a 50 HU one.
+    from liver_model.synthesis.contrast import lesion_contrasts
+
+    measured = {}
+    for contrast in (10.0, 50.0):
+        recipe = SegmentationConfig(size=128, synthetic_lesions=1.0,
+                                    synthetic_contrast_min_hu=contrast,
+                                    synthetic_contrast_max_hu=contrast)
+        made = add_synthetic_examples(images, livers, tumours, rows["y"].to_numpy(),
+                                      rows["patient_id"].to_numpy(), recipe, seed=0, log=print)
+        measured[contrast] = [m.contrast_hu for image, liver, tumour in
+                              zip(*(a[len(images):] for a in made))
+                              for m in lesion_contrasts(image, liver, tumour)]
+    print(measured)
+    assert len(measured[10.0]) >= 4 and len(measured[50.0]) >= 4
+    assert max(measured[10.0]) < min(measured[50.0])

@@ -25,6 +25,7 @@ from liver_model.masks import load_label_mask
 from liver_model.preprocessing import prepare
 from liver_model.synthesis.batch import augment_with_synthetic_tumours
 from liver_model.synthesis.carvemix import carve_lesion
+from liver_model.synthesis.contrast import MIN_LESION_PX, lesion_contrasts
 from liver_model.synthesis.encoding import encode_hu, fit_blue_mapping, recover_hu
 from liver_model.synthesis.examples import synthetic_examples
 from liver_model.synthesis.lesions import LesionParams, synthesize_lesion
@@ -160,6 +161,40 @@ def test_synthetic_lesion_is_darker_than_the_liver_around_it_by_the_requested_co
               f"{drop_ring:.1f} below the ring around")
         assert abs(drop_reported - 40.0) < 6.0
         assert abs(drop_ring - 40.0) < 12.0
+
+
+@pytest.mark.parametrize("contrast_hu", [10.0, 40.0])
+def test_measured_contrast_of_a_synthetic_lesion_is_the_contrast_it_was_drawn_with(
+        fold: Fold, contrast_hu: float) -> None:
+    """The measurement that sets the synthetic range reads a drawn lesion back as drawn: both use
+    the same recovered HU and the same local liver level."""
+    params = LesionParams(radius_px=(7.0, 9.0), contrast_hu=(contrast_hu, contrast_hu))
+    for i in NORMAL:
+        liver = fold.livers[i].astype(bool)
+        lesion = synthesize_lesion(fold.images[i], liver, np.random.default_rng(i), params)
+        measured = lesion_contrasts(lesion.image, liver, lesion.tumour)
+        print(f"slice {i}: drawn {contrast_hu:g} HU, measured "
+              f"{[round(m.contrast_hu, 1) for m in measured]}")
+        assert len(measured) == 1 and measured[0].pixels == int(lesion.tumour.sum())
+        assert abs(measured[0].contrast_hu - contrast_hu) < 8.0
+
+
+def test_real_lesion_contrast_and_what_is_left_unmeasured(full_slice) -> None:
+    """The largest LiTS lesion is hypo-attenuating (darker than its liver, as most are); a lesion
+    under the size limit, or one with no liver around it, is left out rather than guessed."""
+    rgb, label = full_slice
+    measured = lesion_contrasts(rgb, label.liver, label.tumour)
+    regions, _ = ndimage.label(label.tumour)
+    assert measured and max(m.pixels for m in measured) == np.bincount(regions.ravel())[1:].max()
+    biggest = max(measured, key=lambda m: m.pixels)
+    assert 10.0 < biggest.contrast_hu < 100.0 and 0.0 < biggest.liver_hu < 200.0
+    tiny = np.zeros_like(label.tumour)
+    ys, xs = np.nonzero(label.tumour)
+    tiny[ys[0], xs[0]:xs[0] + MIN_LESION_PX - 1] = True
+    assert lesion_contrasts(rgb, label.liver, tiny & label.tumour) == []
+    assert lesion_contrasts(rgb, np.zeros_like(label.liver), label.tumour) == []
+    with pytest.raises(SynthesisError):
+        lesion_contrasts(rgb, label.liver[:100], label.tumour)
 
 
 def test_synthetic_lesion_keeps_b_monotone_in_hu(fold: Fold) -> None:

@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tumour-weight", type=float, default=2.0)
     parser.add_argument("--synthetic-lesions", type=float, default=0.0,
                         help="synthetic-lesion copies per tumour-free liver training slice")
+    parser.add_argument("--synthetic-contrast-hu", type=float, nargs=2, default=(20.0, 60.0),
+                        metavar=("LO", "HI"),
+                        help="synthetic lesions are drawn this many HU darker than the liver "
+                             "around them (uniform; scripts/lesion_contrast.py measures the real "
+                             "lesions' range)")
     parser.add_argument("--copy-paste", type=float, default=0.0,
                         help="copies with a carried-over real lesion per tumour-free liver slice")
     parser.add_argument("--view", choices=("body", "liver"), default="body",
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, size=args.size, seed=args.seed, init=args.init,
         batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
+        synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
+        synthetic_contrast_max_hu=args.synthetic_contrast_hu[1],
         steps_per_epoch=args.steps_per_epoch, view=args.view,
         test_time_flips=args.test_time_flips)
     if args.ship is not None and args.recalibrate is not None:

@@ -54,6 +54,10 @@ class SegmentationConfig:
     synthetic_lesions: float = 0.0
     """Per tumour-free liver slice of the training set, this many synthetic-lesion copies are
     added (:mod:`liver_model.synthesis`; 0 = off)."""
+    synthetic_contrast_min_hu: float = 20.0
+    synthetic_contrast_max_hu: float = 60.0
+    """How much darker than the local liver a synthetic lesion is drawn, uniform in this range.
+    Two floats rather than a tuple so the recipe reads back from JSON equal to itself."""
     copy_paste: float = 0.0
     """Per tumour-free liver slice, this many copies with a real lesion of another training
     patient carried in (CarveMix-style; 0 = off)."""

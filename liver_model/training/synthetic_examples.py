@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from liver_model.synthesis.batch import augment_with_synthetic_tumours
+from liver_model.synthesis.lesions import LesionParams
 from liver_model.training.segmentation import SegmentationConfig
 
 MIN_LIVER_FRACTION = 0.01
@@ -35,7 +36,9 @@ def add_synthetic_examples(images: np.ndarray, liver: np.ndarray, tumour: np.nda
     extra = augment_with_synthetic_tumours(
         images, liver, tumour, np.random.default_rng(seed),
         n_synthetic=int(round(config.synthetic_lesions * targets)),
-        n_copy_paste=int(round(config.copy_paste * targets)), patients=patients)
+        n_copy_paste=int(round(config.copy_paste * targets)), patients=patients,
+        params=LesionParams(contrast_hu=(config.synthetic_contrast_min_hu,
+                                         config.synthetic_contrast_max_hu)))
     log(f"added {len(extra.images)} synthetic tumour examples ({targets} tumour-free livers)")
     return (np.concatenate([images, extra.images]), np.concatenate([liver, extra.livers]),
             np.concatenate([tumour, extra.tumours]))
