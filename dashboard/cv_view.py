@@ -131,19 +131,37 @@ def lesion_table(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["lesion size", "lesions", "detected", "detection rate"])
 
 
-def liver_share_table(report: Mapping[str, Any]) -> pd.DataFrame:
-    """Tumour slices found at the threshold, by how much liver surrounds the tumour (the reference
-    mask's liver / (liver + tumour) pixels); empty where the report has no such breakdown.
+DETECTION_BINS = {
+    "detection_by_liver_share": ("liver_share", "liver share", ""),
+    "detection_by_lesion_contrast": ("contrast_hu", "lesion contrast", " HU darker"),
+}
+"""Report key -> (bin key, column name, unit) of the breakdowns Performance shows."""
 
-    Why: the detectors look for tumour inside their own liver map, so a tumour outside the liver
-    outline on a slice is missed by design; this shows where that happened and to whom.
+
+def detection_bins_table(report: Mapping[str, Any], key: str) -> pd.DataFrame:
+    """Tumour slices found at the threshold, per bin of one property of the reference lesion
+    (:data:`DETECTION_BINS`); empty where the report has no such breakdown.
+
+    Why: the pooled numbers say how well, these say which tumours are missed and whose: by how
+    much liver surrounds the tumour (the detectors look inside their own liver map, so a tumour
+    outside the liver outline is missed by design) and by how dark the lesion is against the liver
+    (faint lesions are missed most).
     """
-    bins = (report.get("detection_by_liver_share") or {}).get("bins") or []
-    columns = ["liver share", "tumour slices", "found", "patients"]
-    return pd.DataFrame([{"liver share": f"{b['liver_share'][0]:.2f}-{b['liver_share'][1]:.2f}",
+    bin_key, column, unit = DETECTION_BINS[key]
+    bins = (report.get(key) or {}).get("bins") or []
+    columns = [column, "tumour slices", "found", "patients"]
+    return pd.DataFrame([{column: _bin_label(*b[bin_key], unit),
                           "tumour slices": b["tumour_slices"], "found": b["found"],
                           "patients": ", ".join(f"{p} ({n})" for p, n in b["patients"].items())}
                          for b in bins], columns=columns)
+
+
+def _bin_label(low: float | None, high: float | None, unit: str) -> str:
+    if low is None:
+        return f"< {high:g}{unit}"
+    if high is None:
+        return f">= {low:g}{unit}"
+    return f"{low:.2f}-{high:.2f}{unit}" if not unit else f"{low:g}-{high:g}{unit}"
 
 
 def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:

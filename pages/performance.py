@@ -56,12 +56,19 @@ for model_id, cv in cv_chosen.items():
         else:
             st.markdown("**Lesions found by the model's tumour outline, by size**")
             st.dataframe(cv_view.lesion_table(cv).round(3), hide_index=True, width="stretch")
-        if not (shares := cv_view.liver_share_table(cv)).empty:
+        if not (shares := cv_view.detection_bins_table(cv, "detection_by_liver_share")).empty:
             st.markdown("**Tumour slices found, by how much liver surrounds the tumour**")
             st.dataframe(shares.round(3), hide_index=True, width="stretch")
             st.caption("Liver share: the reference mask's liver pixels / (liver + tumour) pixels on the slice. "
                        "The detectors look for tumour inside their own liver map, so a tumour lying outside "
                        "the liver on a slice is missed by design.")
+        if not (faint := cv_view.detection_bins_table(cv, "detection_by_lesion_contrast")).empty:
+            st.markdown("**Tumour slices found, by how dark the lesion is against the liver**")
+            st.dataframe(faint.round(3), hide_index=True, width="stretch")
+            st.caption(f"Contrast: the slice's largest lesion's median HU below the liver around it "
+                       f"(negative = brighter than the liver); "
+                       f"{cv['detection_by_lesion_contrast'].get('unmeasured_tumour_slices', 0)} tumour slices "
+                       "had no lesion large enough to measure. Faint lesions are the ones missed most.")
 if cv_chosen:
     stats = {m: cv_view.dice_stats(cv) for m, cv in cv_chosen.items()}
     calibration = {m: points for m, cv in cv_chosen.items() if (points := cv_view.calibration_points(cv)) is not None}

@@ -18,41 +18,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.cv_metrics import apply_platt  # noqa: E402
+from liver_model.detection_bins import bin_found, found_at_threshold  # noqa: E402
 from liver_model.manifest import read_manifest  # noqa: E402
 
-EDGES = (0.25, 0.5, 0.75)
-
-
-def by_liver_share(share: np.ndarray, found: np.ndarray, patients: Sequence[str],
-                   edges: Sequence[float] = EDGES) -> list[dict]:
-    """Per bin [low, high) of ``share``: tumour slices, share found, and slices per patient."""
-    bounds = [0.0, *edges, 1.0]
-    out = []
-    for low, high in zip(bounds[:-1], bounds[1:]):
-        inside = (share >= low) & ((share < high) | (high >= 1.0))
-        out.append({"liver_share": [low, high], "tumour_slices": int(inside.sum()),
-                    "found": None if not inside.any() else float(found[inside].mean()),
-                    "patients": dict(Counter(np.asarray(patients)[inside].tolist()).most_common())})
-    return out
+BOUNDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def report_bins(report: dict, pixels: dict[tuple[str, str], tuple[int, int]]) -> list[dict]:
-    """:func:`by_liver_share` of a CV report's tumour slices under its shipped rule."""
-    tumour = [s for s in report["slices"] if s["y"] == 1]
+    """The report's tumour slices by liver share, found or not under its shipped rule."""
+    tumour, found = found_at_threshold(report)
     liver_px, tumour_px = np.array([pixels[(s["dataset"], s["path"])] for s in tumour]).T
-    calibration = report["shipping_calibration"]
-    p = apply_platt(np.array([s["score"] for s in tumour]), calibration["slope"], calibration["intercept"])
-    return by_liver_share(liver_px / np.maximum(liver_px + tumour_px, 1), p >= calibration["threshold_p"],
-                          [s["patient_id"] for s in tumour])
+    return bin_found(liver_px / np.maximum(liver_px + tumour_px, 1), found,
+                     [s["patient_id"] for s in tumour], BOUNDS, "liver_share")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,14 +29,15 @@ PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
 
 def measure(manifests: Sequence[Path]) -> list[dict]:
-    """One row per measurable real lesion: patient, slice, pixels, liver level, contrast."""
+    """One row per measurable real lesion: dataset, file, patient, slice, pixels, liver level, contrast."""
     rows = []
     for manifest in manifests:
         frame = read_manifest(manifest)
         for row in frame[frame["tumour_pixels"] > 0].itertuples():
             ct = load_slice(manifest.parent / row.path)
             mask = load_label_mask(manifest.parent / row.mask_path)
-            rows += [{"patient_id": row.patient_id, "slice_index": int(row.slice_index),
+            rows += [{"dataset": manifest.parent.name, "path": Path(row.path).name,
+                      "patient_id": row.patient_id, "slice_index": int(row.slice_index),
                       "pixels": lesion.pixels, "liver_hu": round(lesion.liver_hu, 1),
                       "contrast_hu": round(lesion.contrast_hu, 1)}
                      for lesion in lesion_contrasts(ct.rgb, mask.liver, mask.tumour)]

@@ -347,6 +347,13 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
     assert len(shares) == sum(bool(r.get("detection_by_liver_share")) for r in reports.values()) >= 2
     assert {int(t["tumour slices"].sum()) for t in shares} == {
         r["n_tumour_slices"] for r in reports.values() if r.get("detection_by_liver_share")}
+    # ... and how faint the missed lesions are: every tumour slice with a measurable lesion, once.
+    faint = [d.value for d in at.dataframe if "lesion contrast" in d.value.columns]
+    carrying = [r for r in reports.values() if r.get("detection_by_lesion_contrast")]
+    assert len(faint) == len(carrying) >= 2
+    assert [int(t["tumour slices"].sum()) for t in faint] == [
+        r["n_tumour_slices"] - r["detection_by_lesion_contrast"]["unmeasured_tumour_slices"] for r in carrying]
+    assert all(t["lesion contrast"].iloc[0] == "< 10 HU darker" for t in faint)
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum("ROC AUC per patient" in t for t in titles) == len(reports)
     assert any(t.startswith("Dice on tumour slices") for t in titles)

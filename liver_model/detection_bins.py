@@ -1,0 +1,47 @@
+"""Tumour slices a cross-validated detector found at its shipped threshold, binned by one property.
+
+Why: a pooled AUC says how well a detector ranks, not which tumours it misses. Binning its tumour
+slices by a property of the reference lesion (how much liver surrounds it, how dark it is against
+that liver) shows where it fails and whom that concerns, which is what a reviewer must know before
+trusting a call and what the next recipe should aim at. "Found" uses the report's own shipping rule
+(Platt unit and threshold, both fitted out of fold), so a bin's rate is what the shipped model's
+call would have said.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from liver_model.cv_metrics import apply_platt
+
+
+def found_at_threshold(report: Mapping[str, Any]) -> tuple[list[dict], np.ndarray]:
+    """The report's tumour slices and whether its shipped rule called each one tumour."""
+    tumour = [s for s in report["slices"] if s["y"] == 1]
+    calibration = report["shipping_calibration"]
+    p = apply_platt(np.array([s["score"] for s in tumour], float), calibration["slope"],
+                    calibration["intercept"])
+    return tumour, p >= calibration["threshold_p"]
+
+
+def bin_found(values: np.ndarray, found: np.ndarray, patients: Sequence[str],
+              bounds: Sequence[float | None], key: str) -> list[dict]:
+    """Per bin [low, high) of ``values`` (the last bin includes its top; None = open end): how many
+    slices, the share found, and the slices per patient. NaN values (not measurable) fall in no bin."""
+    values, found = np.asarray(values, float), np.asarray(found, bool)
+    patients = np.asarray(patients)
+    out = []
+    last = len(bounds) - 2
+    for i, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+        inside = ~np.isnan(values)
+        if low is not None:
+            inside &= values >= low
+        if high is not None:
+            inside &= (values <= high) if i == last else (values < high)
+        out.append({key: [low, high], "tumour_slices": int(inside.sum()),
+                    "found": None if not inside.any() else float(found[inside].mean()),
+                    "patients": dict(Counter(patients[inside].tolist()).most_common())})
+    return out
