@@ -17,6 +17,7 @@ import pandas as pd
 from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
 from liver_model.card_files import cv_report_path
+from liver_model.detection_bins import flagged_normals
 
 #: Pooled metrics of the report, in table order, with their column names.
 POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
@@ -162,6 +163,17 @@ def _bin_label(low: float | None, high: float | None, unit: str) -> str:
     if high is None:
         return f">= {low:g}{unit}"
     return f"{low:.2f}-{high:.2f}{unit}" if not unit else f"{low:g}-{high:g}{unit}"
+
+
+def flagged_normals_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """Patients whose tumour-free slices the shipped rule called tumour, most first; empty where
+    the report has no per-slice scores or none was flagged."""
+    columns = ["patient", "normal slices", "called tumour", "share"]
+    if not report.get("slices") or not report.get("shipping_calibration"):
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame([{"patient": r["patient_id"], "normal slices": r["normal_slices"],
+                          "called tumour": r["flagged"], "share": r["share_flagged"]}
+                         for r in flagged_normals(report) if r["flagged"]], columns=columns)
 
 
 def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:

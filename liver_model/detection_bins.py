@@ -20,11 +20,16 @@ from liver_model.cv_metrics import apply_platt
 
 def found_at_threshold(report: Mapping[str, Any]) -> tuple[list[dict], np.ndarray]:
     """The report's tumour slices and whether its shipped rule called each one tumour."""
-    tumour = [s for s in report["slices"] if s["y"] == 1]
+    return _called(report, 1)
+
+
+def _called(report: Mapping[str, Any], y: int) -> tuple[list[dict], np.ndarray]:
+    """The report's slices of class ``y`` and whether its shipped rule called each one tumour."""
+    chosen = [s for s in report["slices"] if s["y"] == y]
     calibration = report["shipping_calibration"]
-    p = apply_platt(np.array([s["score"] for s in tumour], float), calibration["slope"],
+    p = apply_platt(np.array([s["score"] for s in chosen], float), calibration["slope"],
                     calibration["intercept"])
-    return tumour, p >= calibration["threshold_p"]
+    return chosen, p >= calibration["threshold_p"]
 
 
 def bin_found(values: np.ndarray, found: np.ndarray, patients: Sequence[str],
@@ -45,3 +50,18 @@ def bin_found(values: np.ndarray, found: np.ndarray, patients: Sequence[str],
                     "found": None if not inside.any() else float(found[inside].mean()),
                     "patients": dict(Counter(patients[inside].tolist()).most_common())})
     return out
+
+
+def flagged_normals(report: Mapping[str, Any]) -> list[dict]:
+    """Per patient with tumour-free slices: how many of them the shipped rule calls tumour.
+
+    Why: a false positive rate pooled over 28 patients hides that a few patients hold most of it
+    (a mass next to the liver that the model's own liver map takes in, for one); sorted by the
+    count flagged, most first, so a reviewer sees whose slices to look at.
+    """
+    normal, flagged = _called(report, 0)
+    patients = np.array([s["patient_id"] for s in normal])
+    rows = [{"patient_id": str(patient), "normal_slices": int((patients == patient).sum()),
+             "flagged": int(flagged[patients == patient].sum())} for patient in np.unique(patients)]
+    rows = [{**r, "share_flagged": r["flagged"] / r["normal_slices"]} for r in rows]
+    return sorted(rows, key=lambda r: (-r["flagged"], r["patient_id"]))

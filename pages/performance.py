@@ -69,6 +69,11 @@ for model_id, cv in cv_chosen.items():
                        f"(negative = brighter than the liver); "
                        f"{cv['detection_by_lesion_contrast'].get('unmeasured_tumour_slices', 0)} tumour slices "
                        "had no lesion large enough to measure. Faint lesions are the ones missed most.")
+        if not (flagged := cv_view.flagged_normals_table(cv)).empty:
+            st.markdown("**Tumour-free slices called tumour, by patient**")
+            st.dataframe(flagged.round(3), hide_index=True, width="stretch")
+            st.caption("Out of fold, at the shipped threshold. A few patients hold most false alarms: look "
+                       "at their slices in Teaching before trusting a call on a similar one.")
 if cv_chosen:
     stats = {m: cv_view.dice_stats(cv) for m, cv in cv_chosen.items()}
     calibration = {m: points for m, cv in cv_chosen.items() if (points := cv_view.calibration_points(cv)) is not None}

@@ -354,6 +354,14 @@ def test_performance_cross_validation_view_beside_the_fixed_test_split(no_datase
     assert [int(t["tumour slices"].sum()) for t in faint] == [
         r["n_tumour_slices"] - r["detection_by_lesion_contrast"]["unmeasured_tumour_slices"] for r in carrying]
     assert all(t["lesion contrast"].iloc[0] == "< 10 HU darker" for t in faint)
+    # Tumour-free slices called tumour, per patient, for every report with per-slice scores.
+    from liver_model.detection_bins import flagged_normals
+
+    alarms = [d.value for d in at.dataframe if "called tumour" in d.value.columns]
+    with_slices = [r for r in reports.values() if r.get("slices")]
+    assert len(alarms) == len(with_slices)
+    assert [int(t["called tumour"].sum()) for t in alarms] == [
+        sum(row["flagged"] for row in flagged_normals(r)) for r in with_slices]
     titles = [s["layout"].get("title", {}).get("text", "") for s in plotly_specs(at)]
     assert sum("ROC AUC per patient" in t for t in titles) == len(reports)
     assert any(t.startswith("Dice on tumour slices") for t in titles)

@@ -36,3 +36,31 @@ def test_found_uses_the_reports_own_platt_unit_and_threshold() -> None:
     assert found.tolist() == [True, False]  # slope 1, intercept 0: p is the score
     flipped = {**report, "shipping_calibration": {"slope": -1.0, "intercept": 0.0, "threshold_p": 0.6}}
     assert found_at_threshold(flipped)[1].tolist() == [False, True]  # p = 1 - score
+
+
+def test_flagged_normals_counts_false_alarms_per_patient_most_first() -> None:
+    from liver_model.detection_bins import flagged_normals
+
+    report = {"slices": [{"y": 0, "score": s, "patient_id": p} for p, s in
+                         [("a", 0.9), ("a", 0.1), ("b", 0.7), ("b", 0.8), ("b", 0.2), ("c", 0.1)]]
+              + [{"y": 1, "score": 0.95, "patient_id": "c"}],
+              "shipping_calibration": {"slope": 1.0, "intercept": 0.0, "threshold_p": 0.6}}
+    rows = flagged_normals(report)
+    assert [(r["patient_id"], r["normal_slices"], r["flagged"]) for r in rows] == [
+        ("b", 3, 2), ("a", 2, 1), ("c", 1, 0)]
+    assert rows[0]["share_flagged"] == 2 / 3
+
+
+def test_shipped_combined_call_false_alarms_concentrate_on_the_renal_mass_patient() -> None:
+    """lits-034 (IRCAD patient 7, a large right renal/adrenal mass next to the liver, no liver
+    tumour) holds the most flagged tumour-free slices of the shipped detectors' reports."""
+    import json
+    from pathlib import Path
+
+    from liver_model.detection_bins import flagged_normals
+
+    metrics = Path(__file__).resolve().parent.parent / "assets" / "metrics"
+    for name in ("cv_efficientnet_lite0_unet.json", "cv_lite0_two_views.json"):
+        rows = flagged_normals(json.loads((metrics / name).read_text()))
+        assert rows[0]["patient_id"] == "lits-034" and rows[0]["flagged"] >= 15
+        assert rows[0]["flagged"] >= 0.2 * sum(r["flagged"] for r in rows)
