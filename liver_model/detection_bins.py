@@ -20,10 +20,10 @@ from liver_model.cv_metrics import apply_platt
 
 def found_at_threshold(report: Mapping[str, Any]) -> tuple[list[dict], np.ndarray]:
     """The report's tumour slices and whether its shipped rule called each one tumour."""
-    return _called(report, 1)
+    return called_at_threshold(report, 1)
 
 
-def _called(report: Mapping[str, Any], y: int) -> tuple[list[dict], np.ndarray]:
+def called_at_threshold(report: Mapping[str, Any], y: int) -> tuple[list[dict], np.ndarray]:
     """The report's slices of class ``y`` and whether its shipped rule called each one tumour."""
     chosen = [s for s in report["slices"] if s["y"] == y]
     calibration = report["shipping_calibration"]
@@ -59,7 +59,7 @@ def flagged_normals(report: Mapping[str, Any]) -> list[dict]:
     (a mass next to the liver that the model's own liver map takes in, for one); sorted by the
     count flagged, most first, so a reviewer sees whose slices to look at.
     """
-    normal, flagged = _called(report, 0)
+    normal, flagged = called_at_threshold(report, 0)
     patients = np.array([s["patient_id"] for s in normal])
     rows = [{"patient_id": str(patient), "normal_slices": int((patients == patient).sum()),
              "flagged": int(flagged[patients == patient].sum())} for patient in np.unique(patients)]
