@@ -24,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _changed_settings(result: dict) -> str:
     a, b = result["a_config"] or {}, result["b_config"] or {}
-    changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    def shown(config: dict, key: str) -> str:  # older reports lack newer settings: they ran the default
+        return repr(config[key]) if key in config else "default"
+
+    changed = [f"{k}: {shown(a, k)} -> {shown(b, k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return ", ".join(changed) or "none (same config)"
 
 
