@@ -18,11 +18,20 @@ from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
 from liver_model.card_files import cv_report_path
 from liver_model.detection_bins import flagged_normals
+from liver_model.weak_spots import weak_spots
 
 #: Pooled metrics of the report, in table order, with their column names.
 POOLED = {"roc_auc": "ROC AUC [95 % CI]", "pr_auc": "PR AUC [95 % CI]",
           "sensitivity_at_specificity_0.90": "sensitivity at specificity 0.90",
           "specificity_at_sensitivity_0.90": "specificity at sensitivity 0.90"}
+
+
+def weak_spots_of(card: Any, metrics_dir: Path = METRICS_DIR) -> list[str]:
+    """The measured weak spots (:func:`liver_model.weak_spots.weak_spots`) of a model or ensemble
+    card's CV report; empty when it has none."""
+    path = cv_report_path(card, metrics_dir)
+    report = load_json(path) if path is not None else None
+    return weak_spots(report) if report else []
 
 
 def load_reports(cards: Iterable[Any], metrics_dir: Path = METRICS_DIR) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import caching, charts, summaries, widgets
+from dashboard import caching, charts, cv_view, summaries, widgets
 from dashboard.uploads import SliceRef
 from liver_model.errors import LiverLensError
 from liver_model.explain.base import METHODS
@@ -67,6 +67,7 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
                 st.warning(doubt)
             st.caption(summaries.ensemble_sentence(ensemble))
             st.caption(summaries.threshold_sentence(ensemble))
+            _weak_spots(ensemble)
     result = summaries.agreement(probabilities, thresholds)
     (st.success if result.unanimous else st.warning)(result.sentence())
     for card in cards:
@@ -77,12 +78,20 @@ def prediction_cards(probabilities: dict[str, float], cards: Sequence[Any],
                         f"{_call_markdown(p >= thresholds[card.model_id])}{tag}")
             st.progress(float(p), text=f"p(tumour) = {p:.3f} · threshold {thresholds[card.model_id]:.3f}")
             st.caption(summaries.threshold_sentence(card))
+            _weak_spots(card)
             if note := summaries.view_note(card):
                 st.caption(note)
             if copies := flip_copies.get(card.model_id):
                 text, warn = orientation_note(copies, caching.flip_agreement(card.model_id))
                 (st.warning if warn else st.caption)(text)
     return result
+
+
+def _weak_spots(card: Any) -> None:
+    """Where the model fails on patients it never saw, folded away under its call."""
+    if spots := cv_view.weak_spots_of(card):
+        with st.expander("Where it fails (cross-validated)"):
+            st.markdown("\n".join(f"- {spot}" for spot in spots))
 
 
 def call_table(probabilities: dict[str, float], cards: Sequence[Any], ensembles: Sequence[Any] = (),

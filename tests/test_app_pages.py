@@ -189,6 +189,13 @@ def test_diagnose_shows_every_model_and_gradcam_for_each(no_dataset: None, model
         assert summaries.threshold_sentence(ensemble) in shown
     bars = [bar.proto.text for bar in at.get("progress")]
     assert sum(text.startswith("p(tumour) = ") for text in bars) == len(model_ids) + len(ensembles)
+    # Under each call with a CV report, where that model fails on unseen patients, folded away.
+    from dashboard.cv_view import weak_spots_of
+
+    spotted = [c for c in [*ensembles, *list_shipped_models()] if weak_spots_of(c)]
+    folds = [e for e in at.expander if e.label == "Where it fails (cross-validated)"]
+    assert len(folds) == len(spotted) >= 3
+    assert all(spot in shown for card in spotted for spot in weak_spots_of(card))
     specs = plotly_specs(at)
     # One slice image plus one Grad-CAM overlay per model (Grad-CAM is on by default).
     titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
