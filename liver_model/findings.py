@@ -39,6 +39,9 @@ class ModelResult:
     """What the copies' spread has meant (:func:`liver_model.flip_agreement.orientation_note`)."""
     orientation_warning: bool = False
     """The copies disagree as much as where the call was a coin flip out of fold."""
+    weak_spots: tuple[str, ...] = ()
+    """Where the model failed on unseen patients (:func:`liver_model.weak_spots.weak_spots` of its
+    CV report): a reader of the report weighs the call against them as on Diagnose."""
 
     @property
     def calls_tumour(self) -> bool:

@@ -338,6 +338,17 @@ def test_the_report_gives_the_combined_call_of_an_ensemble_whose_members_it_ran(
     assert report_dict(report)["combined"][0]["calls_tumour"] == combined.calls_tumour
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(render_pdf(report))).pages)
     assert ensemble.ensemble_id in text and f"{combined.probability:.3f}" in text
+    # Each call carries where that model failed on unseen patients, as Diagnose shows it.
+    from liver_model.card_files import cv_report_path
+    from liver_model.weak_spots import weak_spots
+
+    for row in report.models:
+        expected_spots = weak_spots(json.loads(cv_report_path(models[row.model_id].card).read_text()))
+        assert row.result.weak_spots == tuple(expected_spots) and len(expected_spots) >= 3
+    assert combined.weak_spots == tuple(weak_spots(json.loads(cv_report_path(ensemble).read_text())))
+    assert report_dict(report)["combined"][0]["weak_spots"] == list(combined.weak_spots)
+    flat = re.sub(r"\s+", " ", text)
+    assert "Where the models fail (cross-validated" in flat and "Faint lesions: it finds" in flat
     alone = build_slice_report(ct, [models[ensemble.members[0]]], slice_label="single slice",
                                methods=[], ensembles=[ensemble])
     assert alone.combined == ()

@@ -29,10 +29,12 @@ from liver_model.preprocessing import PreparedSlice
 from liver_model.report.figures import display_image, probability_chart
 from liver_model.report.provenance import (expected_performance, report_date, software_version,
                                            weights_sha256)
+from liver_model.card_files import cv_report_path
 from liver_model.ensemble import EnsembleCard, probability_from_members
 from liver_model.flip_agreement import combined_orientation_note, orientation_note, read_out_of_fold
 from liver_model.segmentation import SegmentationMaps, maps_from_prediction
 from liver_model.slices import CTSlice
+from liver_model.weak_spots import weak_spots
 from liver_model.zoo import CARD_FILE, DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel, Prediction
 
 DISCLAIMER = ("LiverLens is a research and teaching tool, not a medical device. Its outputs are not "
@@ -207,7 +209,8 @@ def _combined_calls(ensembles: Sequence[EnsembleCard], models: Sequence[LoadedMo
         out.append(ModelResult(
             f"{card.ensemble_id} (combined call)", float(probability_from_members(card, p, by_id)),
             float(card.threshold), point.get("sensitivity"), point.get("specificity"),
-            "cross-validation", orientation=doubt[0] if doubt else None, orientation_warning=doubt is not None))
+            "cross-validation", orientation=doubt[0] if doubt else None, orientation_warning=doubt is not None,
+            weak_spots=_weak_spots(card)))
     return tuple(out)
 
 
@@ -223,7 +226,14 @@ def _model_row(model: LoadedModel, prediction: Prediction) -> ModelRow:
         model_id=model.model_id, architecture=model.card.architecture,
         weights_sha256=weights_sha256(weights) if weights.is_file() else "unknown (not a shipped model)",
         result=ModelResult(model.model_id, float(prediction.p[0]), float(model.card.threshold), sens, spec,
-                           source, flipped_copies=copies, orientation=note, orientation_warning=warn))
+                           source, flipped_copies=copies, orientation=note, orientation_warning=warn,
+                           weak_spots=_weak_spots(model.card)))
+
+
+def _weak_spots(card: Any) -> tuple[str, ...]:
+    """The card's measured weak spots, from its CV report (none without one)."""
+    path = cv_report_path(card)
+    return tuple(weak_spots(json.loads(path.read_text()))) if path is not None else ()
 
 
 def _measure_all(ct: CTSlice, reference: LabelMask | None, maps: Sequence[SegmentationMaps],

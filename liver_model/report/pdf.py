@@ -134,6 +134,9 @@ def _slice(pdf: FPDF, r: SliceReport, *, title: str) -> None:
     else:
         _lines(pdf, ["No tumour mask was available (no reference mask, no model with a tumour map)."])
     _overlay_grid(pdf, r)
+    if spotted := [m for m in [*(row.result for row in r.models), *r.combined] if m.weak_spots]:
+        _heading(pdf, "Where the models fail (cross-validated, patients they never saw)")
+        _lines(pdf, [f"{m.model_id}: " + " ".join(m.weak_spots) for m in spotted])
     _heading(pdf, "Weights")
     _table(pdf, ["model", "architecture", "weights SHA-256"],
            [[m.model_id, m.architecture, m.weights_sha256] for m in r.models], (45, 45, 100), size=6)
