@@ -38,7 +38,8 @@ from liver_model.registry import ArchSpec
 from liver_model.segmentation import maps_on_slice
 from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
 from liver_model.training.cache import load_or_build_cache
-from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, predict_maps
+from liver_model.training.recipe import SegmentationConfig
+from liver_model.training.segmentation import fit_segmentation, predict_maps
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
 from liver_model.zoo import save_weights

@@ -16,8 +16,9 @@ from liver_model.manifest import read_manifest
 from liver_model.masks import load_label_mask
 from liver_model.preprocessing import prepare
 from liver_model.registry import ARCHITECTURES
-from liver_model.training.segmentation import (SegmentationConfig, bce_dice_loss,
-                                               fit_segmentation, predict_maps, set_calibration)
+from liver_model.training.recipe import SegmentationConfig
+from liver_model.training.segmentation import (bce_dice_loss, fit_segmentation, predict_maps,
+                                               set_calibration)
 
 SIZE = 64
 SEGMENTATION = sorted(name for name, spec in ARCHITECTURES.items() if spec.segmentation)

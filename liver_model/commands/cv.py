@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liver_model.crossval import load_cv_data, run_cv
-    from liver_model.training.segmentation import SegmentationConfig
+    from liver_model.training.recipe import SegmentationConfig
 
     spec = get_architecture(args.arch)
     config = SegmentationConfig(

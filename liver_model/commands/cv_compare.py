@@ -12,6 +12,7 @@ from pathlib import Path
 from liver_model.cv_compare import compare_reports
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
+from liver_model.training.recipe import with_defaults
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _changed_settings(result: dict) -> str:
-    a, b = result["a_config"] or {}, result["b_config"] or {}
-    def shown(config: dict, key: str) -> str:  # older reports lack newer settings: they ran the default
-        return repr(config[key]) if key in config else "default"
-
-    changed = [f"{k}: {shown(a, k)} -> {shown(b, k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    """The recipe settings B changes, a setting an older report lacks read as its default (an
+    ensemble's report has no recipe: nothing to fill)."""
+    a, b = (with_defaults(c) if c else {} for c in (result["a_config"], result["b_config"]))
+    changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return ", ".join(changed) or "none (same config)"
 
 

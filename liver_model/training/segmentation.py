@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -32,43 +31,11 @@ from liver_model.architectures.unet import LIVER_LOGITS, SCORE_LAYER, TUMOUR_LOG
 from liver_model.flip_averaging import flip_averaged_probabilities, pooled_score
 from liver_model.registry import ArchSpec
 from liver_model.training.augment import augment_with_mask
+from liver_model.training.recipe import SegmentationConfig
 
 BN_MOMENTUM = 0.9
 """As in the classifier trainer: Keras defaults (0.99-0.999) leave BatchNorm statistics near their
 initial values after the few hundred steps of a CPU run."""
-
-
-@dataclass(frozen=True)
-class SegmentationConfig:
-    """Everything that determines a segmentation training run (recorded in cards and CV reports)."""
-
-    epochs: int = 8
-    size: int = 192
-    seed: int = 42
-    init: str = "imagenet"
-    """"imagenet" (only for architectures with offline ImageNet weights) or "scratch"."""
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    tumour_weight: float = 2.0
-    """Weight of the tumour loss relative to the liver loss (the tumour is what we detect)."""
-    synthetic_lesions: float = 0.0
-    """Per tumour-free liver slice of the training set, this many synthetic-lesion copies are
-    added (:mod:`liver_model.synthesis`; 0 = off)."""
-    synthetic_contrast_min_hu: float = 20.0
-    synthetic_contrast_max_hu: float = 60.0
-    """How much darker than the local liver a synthetic lesion is drawn, uniform in this range.
-    Two floats rather than a tuple so the recipe reads back from JSON equal to itself."""
-    copy_paste: float = 0.0
-    """Per tumour-free liver slice, this many copies with a real lesion of another training
-    patient carried in (CarveMix-style; 0 = off)."""
-    steps_per_epoch: int | None = None
-    """Cap on batches per epoch (None = all); lets tests take a few steps."""
-    view: str = "body"
-    """"body" (prepare's body crop) or "liver" (trained on boxes around the reference liver, run
-    at inference on the box a locator model found, :mod:`liver_model.liver_view`)."""
-    test_time_flips: int = 1
-    """Flipped copies whose maps are averaged before pooling, out of fold and in the shipped
-    model (:mod:`liver_model.flip_averaging`; 1 = the slice alone). Training is unaffected."""
 
 
 def bce_dice_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

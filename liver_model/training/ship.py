@@ -19,7 +19,8 @@ from liver_model.crossval import CVData
 from liver_model.preprocessing import LIVER_VIEW_VERSION, PREPROCESSING_VERSION
 from liver_model.card_files import cv_report_path
 from liver_model.registry import ArchSpec, get_architecture
-from liver_model.training.segmentation import SegmentationConfig, fit_segmentation, set_calibration
+from liver_model.training.recipe import SegmentationConfig, training_recipe
+from liver_model.training.segmentation import fit_segmentation, set_calibration
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
 from liver_model.zoo import WEIGHTS_FILE, ModelCard, read_card, save_weights, write_card
@@ -46,16 +47,6 @@ def threshold_rule(summary: dict[str, Any]) -> str:
     return ("lowest threshold with specificity >= 0.90 on the cross-validation's out-of-fold "
             f"predictions: finds {point['sensitivity']:.0%} of tumour slices, flags "
             f"{1 - point['specificity']:.0%} of normal ones (cross-validated)")
-
-
-PREDICTION_ONLY = frozenset({"test_time_flips"})
-"""Report config keys that change how a trained model predicts, not how it was trained."""
-
-
-def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
-    """A CV report's config without the prediction-only settings (absent keys take their default)."""
-    full = {**dataclasses.asdict(SegmentationConfig()), **config}
-    return {k: v for k, v in full.items() if k not in PREDICTION_ONLY}
 
 
 def shipped_recipe(model_dir: Path) -> dict[str, Any]:

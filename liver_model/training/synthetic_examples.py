@@ -13,7 +13,7 @@ import numpy as np
 
 from liver_model.synthesis.batch import augment_with_synthetic_tumours
 from liver_model.synthesis.lesions import LesionParams
-from liver_model.training.segmentation import SegmentationConfig
+from liver_model.training.recipe import SegmentationConfig
 
 MIN_LIVER_FRACTION = 0.01
 """As in :mod:`liver_model.synthesis.batch`: smaller livers take no lesion."""
