@@ -18,6 +18,7 @@ from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
 from liver_model.card_files import cv_report_path
 from liver_model.detection_bins import flagged_normals
+from liver_model.training.recipe import with_defaults
 from liver_model.weak_spots import weak_spots
 
 #: Pooled metrics of the report, in table order, with their column names.
@@ -85,8 +86,9 @@ def report_caption(report: Mapping[str, Any]) -> str:
                 f"{report.get('rule', '')}, over the out-of-fold scores of "
                 f"{', '.join(report.get('members', []))} (same folds). Intervals: bootstrap over patients.")
     config = report.get("config") or {}
-    contrast = (f"synthetic lesions {config.get('synthetic_contrast_min_hu', 20.0):g}-"
-                f"{config.get('synthetic_contrast_max_hu', 60.0):g} HU darker than the liver")
+    recipe = with_defaults(config)  # a report older than the contrast setting ran its default
+    contrast = (f"synthetic lesions {recipe['synthetic_contrast_min_hu']:g}-"
+                f"{recipe['synthetic_contrast_max_hu']:g} HU darker than the liver")
     added = [f"{config[key]:g} {'copy' if config[key] == 1 else 'copies'} with {label} per tumour-free liver slice"
              for key, label in (("synthetic_lesions", contrast), ("copy_paste", "a copy-pasted lesion"))
              if config.get(key)]
