@@ -180,8 +180,6 @@ def flagged_normals_table(report: Mapping[str, Any]) -> pd.DataFrame:
     """Patients whose tumour-free slices the shipped rule called tumour, most first; empty where
     the report has no per-slice scores or none was flagged."""
     columns = ["patient", "normal slices", "called tumour", "share"]
-    if not report.get("slices") or not report.get("shipping_calibration"):
-        return pd.DataFrame(columns=columns)
     return pd.DataFrame([{"patient": r["patient_id"], "normal slices": r["normal_slices"],
                           "called tumour": r["flagged"], "share": r["share_flagged"]}
                          for r in flagged_normals(report) if r["flagged"]], columns=columns)

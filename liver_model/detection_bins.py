@@ -57,8 +57,11 @@ def flagged_normals(report: Mapping[str, Any]) -> list[dict]:
 
     Why: a false positive rate pooled over 28 patients hides that a few patients hold most of it
     (a mass next to the liver that the model's own liver map takes in, for one); sorted by the
-    count flagged, most first, so a reviewer sees whose slices to look at.
+    count flagged, most first, so a reviewer sees whose slices to look at. Empty for a report
+    without per-slice scores or a shipping rule (nothing to count).
     """
+    if not report.get("slices") or not report.get("shipping_calibration"):
+        return []
     normal, flagged = called_at_threshold(report, 0)
     patients = np.array([s["patient_id"] for s in normal])
     rows = [{"patient_id": str(patient), "normal_slices": int((patients == patient).sum()),

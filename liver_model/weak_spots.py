@@ -63,8 +63,6 @@ def _small(report: Mapping[str, Any]) -> str:
 
 
 def _false_alarms(report: Mapping[str, Any]) -> str:
-    if not report.get("slices") or not report.get("shipping_calibration"):
-        return ""
     rows = flagged_normals(report)
     total = sum(r["flagged"] for r in rows)
     if not total or rows[0]["flagged"] < FALSE_ALARM_SHARE * total:

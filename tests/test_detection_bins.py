@@ -49,6 +49,7 @@ def test_flagged_normals_counts_false_alarms_per_patient_most_first() -> None:
     assert [(r["patient_id"], r["normal_slices"], r["flagged"]) for r in rows] == [
         ("b", 3, 2), ("a", 2, 1), ("c", 1, 0)]
     assert rows[0]["share_flagged"] == 2 / 3
+    assert flagged_normals({}) == [] and flagged_normals({"slices": report["slices"]}) == []
 
 
 def test_shipped_combined_call_false_alarms_concentrate_on_the_renal_mass_patient() -> None:
