@@ -149,10 +149,12 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     shipped = tmp_path / "models"
     liver_argv = argv[:-4] + ["--out", str(liver_out), "--work-dir", str(liver_work),
                               "--view", "liver", "--locator-dir", str(work),
+                              "--zoom-jitter", "0.1", "--window-jitter", "0.05",
                               "--ship", str(shipped / "liver_view"), "--locator-model", LOCATOR]
     assert main(liver_argv) == 0
     liver_report = json.loads(liver_out.read_text())
     assert liver_report["config"]["view"] == "liver"
+    assert (liver_report["config"]["zoom_jitter"], liver_report["config"]["window_jitter"]) == (0.1, 0.05)
     assert liver_report["locator"] == ("mobilenet_v3_small_unet (scratch, synthetic lesions 0, copy-paste 0, "
                                        "4 test-time flip(s); CV work dir work)")
     assert liver_report["folds"] == report["folds"]
@@ -167,6 +169,7 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     loaded = load_model("liver_view", shipped)
     assert loaded.card.view == "liver" and loaded.locator.model_id == LOCATOR
     assert "liver_view" in loaded.card.preprocessing and loaded.card.cross_validation["n_folds"] == 2
+    assert "training zoom +-10 %, window jitter +-5 %" in loaded.card.notes
     ct = load_row_slice(subset["path"].iloc[0])
     assert 0.0 <= loaded.predict_proba(loaded.prepare(ct).tensor)[0] <= 1.0
 

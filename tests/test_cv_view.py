@@ -141,6 +141,10 @@ def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
     fainter = cv_view.report_caption({**REPORT, "config": {"synthetic_lesions": 1.0, "synthetic_contrast_min_hu": 5.0,
                                                            "synthetic_contrast_max_hu": 65.0}})
     assert "synthetic lesions 5-65 HU darker" in fainter
+    assert "zoom" not in shipped and "jitter" not in shipped
+    jittered = cv_view.report_caption({**REPORT, "config": {"size": 192, "zoom_jitter": 0.15,
+                                                            "window_jitter": 0.1}})
+    assert "training zoom +-15 %, window jitter +-10 %" in jittered
     assert "flipped" not in shipped
     flipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "test_time_flips": 4}})
     assert "maps averaged over 4 flipped copies of each slice" in flipped

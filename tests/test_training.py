@@ -14,7 +14,7 @@ from liver_model.manifest import read_manifest
 from liver_model.preprocessing import prepare
 from liver_model.registry import ARCHITECTURES
 from liver_model.splits import split_for_manifest
-from liver_model.training.augment import augment, training_dataset
+from liver_model.training.augment import augment, augment_with_mask, training_dataset
 from liver_model.training.cache import SliceCache
 from liver_model.training.trainer import HISTORY_COLUMNS, TrainConfig, train
 from liver_model.training.tumour_map import with_tumour_map_loss
@@ -44,6 +44,42 @@ def test_augment_is_seeded_and_keeps_range(tiny_cache: SliceCache) -> None:
     assert a.shape == image.shape and a.min() >= 0 and a.max() <= 255
     assert np.array_equal(a, b)
     assert not np.allclose(a, c) and not np.allclose(a, image)
+
+
+def test_zoom_jitter_scales_the_mask_with_the_image(tiny_cache: SliceCache) -> None:
+    """The zoom moves image and mask together: a centred square's area changes by the zoom's
+    square, within the drawn range, and differently per seed."""
+    image = tiny_cache.images[0].astype(np.float32)
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[SIZE // 4: 3 * SIZE // 4, SIZE // 4: 3 * SIZE // 4] = 1.0
+    ratios = []
+    for seed in range(8):
+        seed_pair = np.array([seed, 11], np.int64)
+        _, plain = augment_with_mask(image, mask, seed_pair)
+        zoomed_image, zoomed = augment_with_mask(image, mask, seed_pair, max_zoom=0.2)
+        assert zoomed_image.shape == image.shape
+        ratios.append(float(np.sum(zoomed)) / float(np.sum(plain)))
+    assert all(0.8 ** 2 - 0.05 <= r <= 1.2 ** 2 + 0.05 for r in ratios)
+    assert max(ratios) > 1.05 and min(ratios) < 0.95
+
+
+def test_window_jitter_changes_intensities_only(tiny_cache: SliceCache) -> None:
+    """The window jitter leaves the mask and every other draw as they were (same seed), shifts
+    the image's grey levels within its bounds, and is off by default."""
+    image = tiny_cache.images[0].astype(np.float32)
+    mask = (image[..., 0] > 100).astype(np.float32)
+    shifts = []
+    for seed in range(6):
+        seed_pair = np.array([seed, 3], np.int64)
+        plain_image, plain_mask = augment_with_mask(image, mask, seed_pair)
+        default_image, _ = augment_with_mask(image, mask, seed_pair, max_zoom=0.0, window_jitter=0.0)
+        jittered_image, jittered_mask = augment_with_mask(image, mask, seed_pair, window_jitter=0.1)
+        assert np.array_equal(plain_image, default_image)
+        assert np.array_equal(plain_mask, jittered_mask)
+        shift = float(np.mean(jittered_image) - np.mean(plain_image))
+        assert abs(shift) <= 0.1 * 128 + 0.1 * 128 + 1.0
+        shifts.append(shift)
+    assert max(np.abs(shifts)) > 1.0
 
 
 def test_training_dataset_batches(tiny_cache: SliceCache) -> None:

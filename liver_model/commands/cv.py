@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "lesions' range)")
     parser.add_argument("--copy-paste", type=float, default=0.0,
                         help="copies with a carried-over real lesion per tumour-free liver slice")
+    parser.add_argument("--zoom-jitter", type=float, default=0.0,
+                        help="training zoom uniform in [1 - Z, 1 + Z] (0 = off)")
+    parser.add_argument("--window-jitter", type=float, default=0.0,
+                        help="training window jitter: contrast x(1 +- J), brightness +- J*128 "
+                             "grey levels (0 = off)")
     parser.add_argument("--view", choices=("body", "liver"), default="body",
                         help="body crop, or liver view (needs --locator-dir)")
     parser.add_argument("--locator-dir", type=Path, default=None,
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
         synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
         synthetic_contrast_max_hu=args.synthetic_contrast_hu[1],
+        zoom_jitter=args.zoom_jitter, window_jitter=args.window_jitter,
         steps_per_epoch=args.steps_per_epoch, view=args.view,
         test_time_flips=args.test_time_flips)
     if args.ship is not None and args.recalibrate is not None:

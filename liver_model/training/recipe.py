@@ -34,6 +34,10 @@ class SegmentationConfig:
     copy_paste: float = 0.0
     """Per tumour-free liver slice, this many copies with a real lesion of another training
     patient carried in (CarveMix-style; 0 = off)."""
+    zoom_jitter: float = 0.0
+    """Training zoom, uniform in [1 - z, 1 + z] (0 = off; :mod:`liver_model.training.augment`)."""
+    window_jitter: float = 0.0
+    """Training window jitter: contrast x(1 +- j), brightness +- j * 128 grey levels (0 = off)."""
     steps_per_epoch: int | None = None
     """Cap on batches per epoch (None = all); lets tests take a few steps."""
     view: str = "body"
@@ -57,3 +61,15 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
 def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
     """A CV report's config without the prediction-only settings (absent keys take their default)."""
     return {k: v for k, v in with_defaults(config).items() if k not in PREDICTION_ONLY}
+
+
+def extra_augmentation(config: dict[str, Any]) -> str:
+    """The optional training augmentations a recipe turned on, in words ("" when none), for
+    the card notes and the Performance caption."""
+    recipe = with_defaults(config)
+    parts = []
+    if recipe["zoom_jitter"]:
+        parts.append(f"training zoom +-{100 * recipe['zoom_jitter']:g} %")
+    if recipe["window_jitter"]:
+        parts.append(f"window jitter +-{100 * recipe['window_jitter']:g} %")
+    return ", ".join(parts)

@@ -60,7 +60,8 @@ def map_model(model: keras.Model) -> keras.Model:
 
 
 def segmentation_dataset(images: np.ndarray, liver: np.ndarray, tumour: np.ndarray, *,
-                         batch_size: int, seed: int, map_size: int) -> tf.data.Dataset:
+                         batch_size: int, seed: int, map_size: int, max_zoom: float = 0.0,
+                         window_jitter: float = 0.0) -> tf.data.Dataset:
     """Shuffled, augmented (image, (liver target, tumour target)) batches.
 
     Masks are flipped and rotated with the image and then area-resized to the map's grid, so a
@@ -72,7 +73,8 @@ def segmentation_dataset(images: np.ndarray, liver: np.ndarray, tumour: np.ndarr
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def _map(item: tuple[tf.Tensor, tf.Tensor], element_seed: tf.Tensor):
-        image, mask = augment_with_mask(tf.cast(item[0], tf.float32), item[1], element_seed)
+        image, mask = augment_with_mask(tf.cast(item[0], tf.float32), item[1], element_seed,
+                                        max_zoom=max_zoom, window_jitter=window_jitter)
         small = tf.image.resize(mask, (map_size, map_size), method="area")
         return image, (small[..., :1], small[..., 1:])
 
@@ -127,7 +129,8 @@ def fit_segmentation(spec: ArchSpec, images: np.ndarray, liver: np.ndarray, tumo
     maps = map_model(model)
     map_size = int(maps.output[0].shape[1])
     data = segmentation_dataset(images, liver, tumour, batch_size=config.batch_size,
-                                seed=config.seed, map_size=map_size)
+                                seed=config.seed, map_size=map_size, max_zoom=config.zoom_jitter,
+                                window_jitter=config.window_jitter)
     steps = config.steps_per_epoch or int(np.ceil(len(images) / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(steps * config.epochs, 1), alpha=0.05)
