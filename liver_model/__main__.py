@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("liver_model.commands.benchmark", "Print model size, latency, throughput."),
     "cv": ("liver_model.commands.cv", "Patient-level cross-validation of a segmentation recipe."),
     "cv-compare": ("liver_model.commands.cv_compare", "Paired comparison of two cv reports (same folds)."),
+    "refresh-cards": ("liver_model.commands.refresh_cards", "Re-read shipped cards' CV summaries from their reports."),
     "ensemble": ("liver_model.commands.ensemble", "Cross-validate and ship the mean of shipped detectors."),
     "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
 }

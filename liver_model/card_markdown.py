@@ -63,6 +63,9 @@ def render_markdown(card: ModelCard) -> str:
     if card.cross_validation:
         lines += ["", "## Expected performance (patient-level cross-validation)", "",
                   *_cross_validation_lines(card.cross_validation)]
+        if card.cross_validation.get("weak_spots"):
+            lines += ["", "## Where it fails (cross-validated)", "",
+                      *(f"- {spot}" for spot in card.cross_validation["weak_spots"])]
     if card.notes:
         lines += ["", "## Notes", "", card.notes]
     lines += ["", "Research prototype: not a medical device; not for clinical decisions.", ""]

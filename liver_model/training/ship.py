@@ -23,6 +23,7 @@ from liver_model.training.recipe import SegmentationConfig, extra_augmentation, 
 from liver_model.training.segmentation import fit_segmentation, set_calibration
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
+from liver_model.weak_spots import weak_spots
 from liver_model.zoo import WEIGHTS_FILE, ModelCard, read_card, save_weights, write_card
 
 
@@ -38,7 +39,30 @@ def card_summary(report: dict[str, Any], report_path: str) -> dict[str, Any]:
         "liver_dice_median": seg["liver_dice_on_tumour_slices"]["median"],
         "fixed_test_split_roc_auc": report["fixed_test_split"]["roc_auc"],
         "brier": report["calibration"]["brier"], "ece": report["calibration"]["ece"],
+        "weak_spots": weak_spots(report),
     }
+
+
+def refresh_cv_summary(model_dir: Path) -> ModelCard:
+    """Re-read the CV summary of the shipped model in ``model_dir`` from its own CV report.
+
+    Why: the breakdowns behind the card's "where it fails" lines are written into a report after
+    its CV (``scripts/detection_by_*.py --update``); this carries them into ``card.json`` and
+    ``MODEL_CARD.md`` without training. Refused (ValueError) when the report's shipping threshold
+    is not the card's: the report then comes from another run than the shipped weights.
+    """
+    card = read_card(model_dir)
+    path = cv_report_path(card)
+    if path is None:
+        raise ValueError(f"{card.model_id} names no cross-validation report that exists")
+    report = json.loads(path.read_text())
+    threshold = (report.get("shipping_calibration") or {}).get("threshold_p")
+    if threshold is None or abs(threshold - card.threshold) > 1e-9:
+        raise ValueError(f"{card.model_id}: {path.name} sets threshold {threshold}, the card "
+                         f"{card.threshold}: that report is from another run (ship or recalibrate)")
+    card = dataclasses.replace(card, cross_validation=card_summary(report, card.cross_validation["report"]))
+    write_card(model_dir, card)
+    return card
 
 
 def threshold_rule(summary: dict[str, Any]) -> str:
