@@ -18,7 +18,7 @@ from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
 from liver_model.card_files import cv_report_path
 from liver_model.detection_bins import flagged_normals
-from liver_model.training.recipe import extra_augmentation, with_defaults
+from liver_model.training.recipe import optional_settings, with_defaults
 from liver_model.weak_spots import weak_spots
 
 #: Pooled metrics of the report, in table order, with their column names.
@@ -92,9 +92,9 @@ def report_caption(report: Mapping[str, Any]) -> str:
     added = [f"{config[key]:g} {'copy' if config[key] == 1 else 'copies'} with {label} per tumour-free liver slice"
              for key, label in (("synthetic_lesions", contrast), ("copy_paste", "a copy-pasted lesion"))
              if config.get(key)]
-    augmentation = extra_augmentation(config)
-    if augmentation:
-        added.append(augmentation)
+    optional = optional_settings(config)
+    if optional:
+        added.append(optional)
     flips = int(config.get("test_time_flips", 1))
     if flips > 1:
         added.append(f"maps averaged over {flips} flipped copies of each slice")

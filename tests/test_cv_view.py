@@ -145,6 +145,8 @@ def test_cv_caption_tells_an_ablation_recipe_from_the_shipped_one() -> None:
     jittered = cv_view.report_caption({**REPORT, "config": {"size": 192, "zoom_jitter": 0.15,
                                                             "window_jitter": 0.1}})
     assert "training zoom +-15 %, window jitter +-10 %" in jittered
+    weighted = cv_view.report_caption({**REPORT, "config": {"size": 192, "slice_loss_weight": 0.5}})
+    assert "slice-score loss weight 0.5" in weighted and "slice-score" not in shipped
     assert "flipped" not in shipped
     flipped = cv_view.report_caption({**REPORT, "config": {"size": 192, "test_time_flips": 4}})
     assert "maps averaged over 4 flipped copies of each slice" in flipped

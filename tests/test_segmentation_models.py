@@ -18,7 +18,7 @@ from liver_model.preprocessing import prepare
 from liver_model.registry import ARCHITECTURES
 from liver_model.training.recipe import SegmentationConfig
 from liver_model.training.segmentation import (bce_dice_loss, fit_segmentation, predict_maps,
-                                               set_calibration)
+                                               segmentation_dataset, set_calibration)
 
 SIZE = 64
 SEGMENTATION = sorted(name for name, spec in ARCHITECTURES.items() if spec.segmentation)
@@ -111,6 +111,28 @@ def test_training_learns_real_tumour_masks(tumour_slices) -> None:
     dice = 2 * (predicted & target).sum() / (predicted.sum() + target.sum())
     assert dice > 0.5, f"tumour Dice on the training slices {dice:.2f}"
     assert np.all(score > 0.5)
+
+
+def test_slice_loss_trains_on_the_pooled_score_against_the_slice_label(tumour_slices) -> None:
+    """With a slice-loss weight the batches carry a third target, 1 exactly for the (augmented)
+    slices that hold tumour, and training reports the pooled score's own loss."""
+    images, livers, tumours = tumour_slices
+    empty = np.zeros_like(tumours)
+    both = (np.concatenate([images, images]), np.concatenate([livers, livers]),
+            np.concatenate([tumours, empty]))
+    plain = segmentation_dataset(*both, batch_size=16, seed=0, map_size=SIZE // 2)
+    assert len(next(iter(plain))[1]) == 2
+    _, (small_liver, small_tumour, label) = next(iter(
+        segmentation_dataset(*both, batch_size=16, seed=0, map_size=SIZE // 2, with_label=True)))
+    assert label.shape == (16, 1)
+    holds_tumour = small_tumour.numpy().reshape(16, -1).max(axis=1) > 0
+    assert np.array_equal(label.numpy()[:, 0] == 1.0, holds_tumour)
+    assert 0 < label.numpy().sum() < 16
+    lines: list[str] = []
+    config = SegmentationConfig(epochs=1, size=SIZE, init="scratch", batch_size=8,
+                                steps_per_epoch=1, slice_loss_weight=1.0)
+    fit_segmentation(ARCHITECTURES["mobilenet_v3_small_unet"], *both, config, write=lines.append)
+    assert "seg_slice_score_loss=" in lines[0]
 
 
 def test_an_interrupted_run_resumes_from_its_last_epoch(tumour_slices, tmp_path: Path,

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-jitter", type=float, default=0.0,
                         help="training window jitter: contrast x(1 +- J), brightness +- J*128 "
                              "grey levels (0 = off)")
+    parser.add_argument("--slice-loss-weight", type=float, default=0.0,
+                        help="weight of a slice-label loss on the model's own pooled score "
+                             "(multiple-instance learning; 0 = off)")
     parser.add_argument("--view", choices=("body", "liver"), default="body",
                         help="body crop, or liver view (needs --locator-dir)")
     parser.add_argument("--locator-dir", type=Path, default=None,
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
         synthetic_contrast_max_hu=args.synthetic_contrast_hu[1],
         zoom_jitter=args.zoom_jitter, window_jitter=args.window_jitter,
+        slice_loss_weight=args.slice_loss_weight,
         steps_per_epoch=args.steps_per_epoch, view=args.view,
         test_time_flips=args.test_time_flips)
     if args.ship is not None and args.recalibrate is not None:

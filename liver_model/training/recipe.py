@@ -38,6 +38,9 @@ class SegmentationConfig:
     """Training zoom, uniform in [1 - z, 1 + z] (0 = off; :mod:`liver_model.training.augment`)."""
     window_jitter: float = 0.0
     """Training window jitter: contrast x(1 +- j), brightness +- j * 128 grey levels (0 = off)."""
+    slice_loss_weight: float = 0.0
+    """Weight of a slice-label loss on the model's own pooled score (0 = off; see
+    :mod:`liver_model.training.segmentation`)."""
     steps_per_epoch: int | None = None
     """Cap on batches per epoch (None = all); lets tests take a few steps."""
     view: str = "body"
@@ -63,13 +66,15 @@ def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in with_defaults(config).items() if k not in PREDICTION_ONLY}
 
 
-def extra_augmentation(config: dict[str, Any]) -> str:
-    """The optional training augmentations a recipe turned on, in words ("" when none), for
-    the card notes and the Performance caption."""
+def optional_settings(config: dict[str, Any]) -> str:
+    """The optional training settings a recipe turned on (augmentations, slice loss), in words
+    ("" when none), for the card notes and the Performance caption."""
     recipe = with_defaults(config)
     parts = []
     if recipe["zoom_jitter"]:
         parts.append(f"training zoom +-{100 * recipe['zoom_jitter']:g} %")
     if recipe["window_jitter"]:
         parts.append(f"window jitter +-{100 * recipe['window_jitter']:g} %")
+    if recipe["slice_loss_weight"]:
+        parts.append(f"slice-score loss weight {recipe['slice_loss_weight']:g}")
     return ", ".join(parts)

@@ -9,8 +9,13 @@ on pixel targets only:
   over the whole batch. Dice keeps the rare tumour pixels (about 1 % of a slice) from being
   drowned by background; computed over the batch it stays defined on tumour-free slices, which
   must then predict no tumour at all;
-* no slice-label loss: the slice score is a fixed function of the maps, calibrated afterwards
-  (``set_calibration``), so the model cannot learn a shortcut that the maps do not show.
+* by default no slice-label loss: the slice score is a fixed function of the maps, calibrated
+  afterwards (``set_calibration``), so the model cannot learn a shortcut that the maps do not
+  show. The recipe setting ``slice_loss_weight`` adds one that keeps this property: binary
+  cross-entropy of the model's own pooled score (the liver-gated maximum of the tumour map)
+  against "the slice holds tumour" (multiple-instance learning). It acts only through the map's
+  highest cell, so it trains exactly what decides a call: the brightest false spot of a
+  tumour-free slice, and the peak of a faint lesion.
 
 Long runs checkpoint every epoch (``keras.callbacks.BackupAndRestore``: weights, optimizer and
 epoch), so an interrupted run resumes where it stopped.
@@ -33,6 +38,8 @@ from liver_model.registry import ArchSpec
 from liver_model.training.augment import augment_with_mask
 from liver_model.training.recipe import SegmentationConfig
 
+TUMOUR_PIXEL = 0.5
+"""An augmented (interpolated) mask value at or above this is a tumour pixel for the slice label."""
 BN_MOMENTUM = 0.9
 """As in the classifier trainer: Keras defaults (0.99-0.999) leave BatchNorm statistics near their
 initial values after the few hundred steps of a CPU run."""
@@ -48,21 +55,20 @@ def bce_dice_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return bce + (1.0 - dice)
 
 
-def map_model(model: keras.Model) -> keras.Model:
-    """Same input, outputs (liver logits, tumour logits): the maps at half the input side.
-
-    Shares every layer with ``model``, so training it trains ``model`` and reading it reads
-    ``model``'s own maps (no copy, no mutation).
-    """
-    return keras.Model(model.input, [model.get_layer(LIVER_LOGITS).output,
-                                     model.get_layer(TUMOUR_LOGITS).output],
-                       name=f"{model.name}_maps")
+def map_model(model: keras.Model, *, with_score: bool = False) -> keras.Model:
+    """The liver and tumour logit maps (and, ``with_score``, the pooled slice score) as outputs
+    of ``model``'s own layers (no copy, no mutation)."""
+    outputs = [model.get_layer(LIVER_LOGITS).output, model.get_layer(TUMOUR_LOGITS).output]
+    if with_score:
+        outputs.append(model.get_layer(SCORE_LAYER).output)
+    return keras.Model(model.input, outputs, name=f"{model.name}_maps")
 
 
 def segmentation_dataset(images: np.ndarray, liver: np.ndarray, tumour: np.ndarray, *,
                          batch_size: int, seed: int, map_size: int, max_zoom: float = 0.0,
-                         window_jitter: float = 0.0) -> tf.data.Dataset:
-    """Shuffled, augmented (image, (liver target, tumour target)) batches.
+                         window_jitter: float = 0.0, with_label: bool = False) -> tf.data.Dataset:
+    """Shuffled, augmented (image, (liver target, tumour target)) batches, and with
+    ``with_label`` a third target: 1.0 where the augmented slice still holds tumour.
 
     Masks are flipped and rotated with the image and then area-resized to the map's grid, so a
     map cell's target is the share of its pixels that are liver / tumour.
@@ -76,7 +82,10 @@ def segmentation_dataset(images: np.ndarray, liver: np.ndarray, tumour: np.ndarr
         image, mask = augment_with_mask(tf.cast(item[0], tf.float32), item[1], element_seed,
                                         max_zoom=max_zoom, window_jitter=window_jitter)
         small = tf.image.resize(mask, (map_size, map_size), method="area")
-        return image, (small[..., :1], small[..., 1:])
+        targets = (small[..., :1], small[..., 1:])
+        if with_label:  # a rotated lesion's pixels are interpolated: any half-covered one counts
+            targets += (tf.cast(tf.reduce_max(mask[..., 1]) >= TUMOUR_PIXEL, tf.float32)[None],)
+        return image, targets
 
     return (tf.data.Dataset.zip((base, seeds)).map(_map, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size).prefetch(2))
@@ -126,16 +135,21 @@ def fit_segmentation(spec: ArchSpec, images: np.ndarray, liver: np.ndarray, tumo
     """
     keras.utils.set_random_seed(config.seed)
     model = build_for_training(spec, config)
-    maps = map_model(model)
+    with_score = config.slice_loss_weight > 0
+    maps = map_model(model, with_score=with_score)
     map_size = int(maps.output[0].shape[1])
     data = segmentation_dataset(images, liver, tumour, batch_size=config.batch_size,
                                 seed=config.seed, map_size=map_size, max_zoom=config.zoom_jitter,
-                                window_jitter=config.window_jitter)
+                                window_jitter=config.window_jitter, with_label=with_score)
     steps = config.steps_per_epoch or int(np.ceil(len(images) / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(steps * config.epochs, 1), alpha=0.05)
+    losses, weights = [bce_dice_loss, bce_dice_loss], [1.0, config.tumour_weight]
+    if with_score:
+        losses.append(keras.losses.BinaryCrossentropy())
+        weights.append(config.slice_loss_weight)
     maps.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                 loss=[bce_dice_loss, bce_dice_loss], loss_weights=[1.0, config.tumour_weight])
+                 loss=losses, loss_weights=weights)
     callbacks: list[keras.callbacks.Callback] = []
     if checkpoint_dir is not None:  # first, so an epoch is saved before anything can interrupt
         callbacks.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=True))

@@ -19,7 +19,7 @@ from liver_model.crossval import CVData
 from liver_model.preprocessing import LIVER_VIEW_VERSION, PREPROCESSING_VERSION
 from liver_model.card_files import cv_report_path
 from liver_model.registry import ArchSpec, get_architecture
-from liver_model.training.recipe import SegmentationConfig, extra_augmentation, training_recipe
+from liver_model.training.recipe import SegmentationConfig, optional_settings, training_recipe
 from liver_model.training.segmentation import fit_segmentation, set_calibration
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
@@ -144,7 +144,7 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
     weights = out_dir / WEIGHTS_FILE
     save_weights(model, weights, dtype=weights_dtype)
     summary = card_summary(report, report_path)
-    augmentation = extra_augmentation(dataclasses.asdict(config))
+    optional = optional_settings(dataclasses.asdict(config))
     card = ModelCard(
         model_id=out_dir.name, architecture=spec.name, family=spec.family,
         input_size=config.size, params=int(model.count_params()), initialisation=config.init,
@@ -177,7 +177,7 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
                f"tumour loss weight {config.tumour_weight:g}, synthetic lesions "
                f"{config.synthetic_lesions:g} ({config.synthetic_contrast_min_hu:g}-"
                f"{config.synthetic_contrast_max_hu:g} HU below the liver), copy-paste {config.copy_paste:g} per tumour-free "
-               f"liver slice{'; ' + augmentation if augmentation else ''}). Probabilities: Platt scaling fitted on the out-of-fold scores "
+               f"liver slice{'; ' + optional if optional else ''}). Probabilities: Platt scaling fitted on the out-of-fold scores "
                f"(slope {calibration['slope']:.3f}, intercept {calibration['intercept']:.3f}). "
                + (f"Input {config.size} px after the body crop, maps at {config.size // 2} px: a "
                   "512 px slice shrinks ~3x, so lesions under ~10 mm are often missed (see the "
