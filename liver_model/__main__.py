@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cv": ("liver_model.commands.cv", "Patient-level cross-validation of a segmentation recipe."),
     "cv-compare": ("liver_model.commands.cv_compare", "Paired comparison of two cv reports (same folds)."),
     "refresh-cards": ("liver_model.commands.refresh_cards", "Re-read shipped cards' CV summaries from their reports."),
+    "recipe-comparison": ("liver_model.commands.recipe_comparison", "Every ablation CV report against the shipped recipe it changes."),
     "ensemble": ("liver_model.commands.ensemble", "Cross-validate and ship the mean of shipped detectors."),
     "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import caching, charts, cv_charts, cv_view, metrics_view, navigation, summaries
+from dashboard import caching, charts, cv_charts, cv_view, metrics_view, navigation, recipe_view, summaries
 
 navigation.ensure_app_navigation()
 
@@ -27,7 +27,11 @@ if not available:
     st.info("No shipped models and no test metrics yet. Train models, then run "
             "`python -m liver_model evaluate --manifest <dataset>/manifest.csv --out assets/metrics/test_metrics.json`.")
     st.stop()
-selected = st.multiselect("Models", available, default=available, key="performance_models")
+shipped_ids = {c.model_id for c in [*cards, *ensembles]}
+selected = st.multiselect("Models", available, default=[m for m in available if m in shipped_ids],
+                          key="performance_models",
+                          help="Shipped models and combined calls are selected; add a recipe that was "
+                               "tried and not shipped (an ablation) to see its full cross-validation.")
 baselines = [c.model_id for c in cards if summaries.is_label_only(c)]
 if baselines:
     st.caption(f"**Shortcut baselines** (slice labels only): {', '.join(baselines)}. Same data, no masks: "
@@ -82,6 +86,21 @@ if cv_chosen:
     if calibration:
         right.plotly_chart(charts.calibration_figure(calibration).update_layout(title="Calibration (cross-validated)"),
                            key="performance_cv_calibration")
+
+st.subheader("Recipes tried and not shipped, against the shipped one")
+comparison = recipe_view.load_comparison()
+if comparison is None:
+    st.info("No recipe comparison yet: run `python -m liver_model recipe-comparison` after a CV.")
+else:
+    st.caption("Each ablation's out-of-fold scores against the shipped report of the same architecture "
+               "and view: same patients, same folds; difference = recipe - shipped, 95 % interval from "
+               f"{comparison.get('resamples', '?')} paired resamples of patients. Add a recipe under "
+               "Models above for its full view.")
+    if note := recipe_view.noise_note(comparison):
+        st.caption(note)
+    st.dataframe(recipe_view.recipe_table(comparison).round(3), hide_index=True, width="stretch")
+    for line in recipe_view.unpaired(comparison):
+        st.caption(f"Not compared: {line}")
 
 st.header("Fixed test split (5 patients)")
 if note := cv_view.fixed_split_note(cards):

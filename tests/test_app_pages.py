@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_pages import APP, TIMEOUT, open_page, study_a_lits_tumour_slice
-from dashboard import cv_view, summaries
+from dashboard import cv_view, recipe_view, summaries
 from dashboard.summaries import SHORTCUT_BASELINE, is_label_only, threshold_sentence, view_note
 from liver_model.ensemble import list_shipped_ensembles
 from liver_model.ensemble import probability as ensemble_probability
@@ -310,8 +310,16 @@ def test_compare_grid_and_agreement_tables(no_dataset: None, model_ids: list[str
 def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: list[str]) -> None:
     at = open_page("pages/performance.py")
     assert not at.exception, [e.value for e in at.exception]
-    assert sorted(at.multiselect(key="performance_models").value) == sorted(
-        set(model_ids) | set(at.multiselect(key="performance_models").options))
+    # Shipped models and combined calls are selected; recipes tried and not shipped are offered.
+    ensemble_ids = [e.model_id for e in list_shipped_ensembles(model_ids)]
+    picker = at.multiselect(key="performance_models")
+    assert sorted(picker.value) == sorted(set(model_ids) | set(ensemble_ids))
+    assert "efficientnet_lite0_unet_seed_43" in picker.options
+    # ... and the ablations are compared with them, one row per paired recipe, seed noise named.
+    comparison = recipe_view.load_comparison()
+    ablations = next(d.value for d in at.dataframe if "ROC AUC difference [95 % CI]" in d.value.columns)
+    assert sorted(ablations["recipe"]) == sorted(r["recipe"] for r in comparison["rows"] if "pooled" in r)
+    assert recipe_view.noise_note(comparison) in texts(at)
     metrics_file = REPO / "assets" / "metrics" / "test_metrics.json"
     if metrics_file.is_file():
         evaluated = sorted(json.loads(metrics_file.read_text())["models"])
@@ -326,6 +334,10 @@ def test_performance_shows_shipped_metrics_and_csv(no_dataset: None, model_ids: 
 
 def test_performance_cross_validation_view_beside_the_fixed_test_split(no_dataset: None, model_ids: list[str]) -> None:
     at = open_page("pages/performance.py")
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.multiselect(key="performance_models")
+    picker.set_value(picker.options)  # every report, the ablations too
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     headers = [h.value for h in at.header]
     assert headers.index("Cross-validation (every patient held out once)") < headers.index("Fixed test split (5 patients)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from liver_model.cv_compare import compare_reports
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
-from liver_model.training.recipe import with_defaults
+from liver_model.recipe_comparison import changed_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,14 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report_b", type=Path, help="cv report of the changed recipe (B)")
     parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES)
     parser.add_argument("--out", type=Path, default=None, help="also write the comparison here")
-
-
-def _changed_settings(result: dict) -> str:
-    """The recipe settings B changes, a setting an older report lacks read as its default (an
-    ensemble's report has no recipe: nothing to fill)."""
-    a, b = (with_defaults(c) if c else {} for c in (result["a_config"], result["b_config"]))
-    changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    return ", ".join(changed) or "none (same config)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             raise ReportMismatch(f"cannot read the cv report {path}: {err}") from err
     result = compare_reports(reports[0], reports[1], resamples=args.resamples)
     print(f"{result['n_slices']} slices of {result['n_patients']} patients, same folds; "
-          f"B differs from A in {_changed_settings(result)}")
+          f"B differs from A in {', '.join(changed_settings(result['a_config'], result['b_config'])) or 'none (same config)'}")
     print(f"{'metric':36s} {'A':>7s} {'B':>7s} {'B-A':>7s}  95 % CI (paired, patients)  P(B>A)")
     for name, row in result["pooled"].items():
         print(f"{name:36s} {row['a']:7.3f} {row['b']:7.3f} {row['difference']:+7.3f}  "

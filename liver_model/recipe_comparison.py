@@ -1,0 +1,75 @@
+"""Every ablation's cross-validation report, compared with the shipped recipe it changes.
+
+Why: the reports of recipes that were tried and not shipped (``assets/metrics/cv_*.json`` that no
+shipped card names) each hold a pooled AUC with a wide interval, and side by side those intervals
+overlap whatever changed. What decides whether a change helped is the *paired* difference on the
+same patients and folds (:mod:`liver_model.cv_compare`), against the shipped report of the same
+architecture and view. A reviewer should see that table, with what each recipe changed, without
+running ``cv-compare`` a dozen times; one paired bootstrap takes seconds, so the table is written
+once to ``assets/metrics/recipe_comparison.json`` (``python -m liver_model recipe-comparison``)
+and the app only reads it.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from liver_model.cv_compare import compare_reports
+from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
+from liver_model.errors import ReportMismatch
+from liver_model.training.recipe import with_defaults
+
+COMPARISON_FILE = "recipe_comparison.json"
+
+
+def changed_settings(config_a: Mapping[str, Any] | None, config_b: Mapping[str, Any] | None) -> list[str]:
+    """The recipe settings B changes from A, as ``"name: a -> b"``; a setting an older report
+    lacks reads as its default, so only real changes are named (an ensemble has no recipe)."""
+    a, b = (with_defaults(dict(c)) if c else {} for c in (config_a, config_b))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def view_of(report: Mapping[str, Any]) -> tuple[str, str]:
+    """(architecture, view): a recipe is compared with the shipped report that shares both."""
+    return str(report.get("architecture")), str((report.get("config") or {}).get("view", "body"))
+
+
+def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
+                         ablations: Mapping[str, Mapping[str, Any]], *,
+                         resamples: int = BOOTSTRAP_RESAMPLES) -> list[dict[str, Any]]:
+    """One row per ablation: its paired difference to the shipped report of its architecture and
+    view (``shipped``: model id -> report). Ablations without such a report, or on other folds,
+    get a row that says why instead of numbers."""
+    by_view = {view_of(report): model_id for model_id, report in shipped.items()
+               if not report.get("members")}
+    rows = []
+    for name, report in sorted(ablations.items()):
+        baseline = by_view.get(view_of(report))
+        row: dict[str, Any] = {"recipe": name, "compared_with": baseline}
+        if baseline is None:
+            rows.append({**row, "reason": "no shipped model of this architecture and view"})
+            continue
+        try:
+            result = compare_reports(shipped[baseline], report, resamples=resamples)
+        except ReportMismatch as err:
+            rows.append({**row, "reason": str(err)})
+            continue
+        rows.append({**row, "changed": changed_settings(result["a_config"], result["b_config"]),
+                     "n_patients": result["n_patients"], "pooled": result["pooled"],
+                     "per_fold_roc_auc": result["per_fold_roc_auc"]})
+    return rows
+
+
+def write_comparison(metrics_dir: Path, shipped_reports: Mapping[str, Path], out: Path, *,
+                     resamples: int = BOOTSTRAP_RESAMPLES) -> list[dict[str, Any]]:
+    """Compare every ``cv_*.json`` in ``metrics_dir`` that no shipped card names with the shipped
+    one it changes, and write the rows to ``out``."""
+    named = {Path(p).resolve() for p in shipped_reports.values()}
+    shipped = {m: json.loads(Path(p).read_text()) for m, p in shipped_reports.items()}
+    ablations = {path.stem.removeprefix("cv_"): json.loads(path.read_text())
+                 for path in sorted(Path(metrics_dir).glob("cv_*.json")) if path.resolve() not in named}
+    rows = compare_with_shipped(shipped, ablations, resamples=resamples)
+    out.write_text(json.dumps({"resamples": resamples, "rows": rows}, indent=1) + "\n")
+    return rows

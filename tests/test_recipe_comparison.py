@@ -1,0 +1,95 @@
+"""Every ablation report paired against the shipped recipe it changes: the comparison module on
+the real reports, the shipped comparison file kept in step with them, and the Performance table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dashboard import recipe_view
+from liver_model.card_files import cv_report_path
+from liver_model.ensemble import list_shipped_ensembles
+from liver_model.paths import METRICS_DIR
+from liver_model.recipe_comparison import (COMPARISON_FILE, changed_settings,
+                                           compare_with_shipped, write_comparison)
+from liver_model.zoo import list_shipped_models
+
+
+def _report(name: str) -> dict:
+    return json.loads((METRICS_DIR / f"cv_{name}.json").read_text())
+
+
+def _shipped_reports() -> dict[str, Path]:
+    models = list_shipped_models()
+    cards = [*models, *list_shipped_ensembles([c.model_id for c in models])]
+    return {c.model_id: path for c in cards if (path := cv_report_path(c)) is not None}
+
+
+def test_changed_settings_names_only_real_changes() -> None:
+    old = {"epochs": 8, "seed": 42}  # predates every later setting: reads as their defaults
+    assert changed_settings(old, {"epochs": 8, "seed": 43, "synthetic_contrast_min_hu": 20.0}) == ["seed: 42 -> 43"]
+    assert changed_settings(old, {"epochs": 12, "seed": 42, "zoom_jitter": 0.15}) == [
+        "epochs: 8 -> 12", "zoom_jitter: 0.0 -> 0.15"]
+    assert changed_settings(None, None) == []
+
+
+def test_each_ablation_is_paired_with_the_shipped_report_of_its_architecture_and_view() -> None:
+    shipped = {"efficientnet_lite0_unet": _report("efficientnet_lite0_unet"),
+               "efficientnet_lite0_unet_liver": _report("efficientnet_lite0_unet_liver"),
+               "lite0_two_views": _report("lite0_two_views")}
+    other_folds = {**_report("efficientnetv2_b0_unet"), "architecture": "efficientnet_lite0_unet"}
+    rows = {r["recipe"]: r for r in compare_with_shipped(shipped, {
+        "seed_43": _report("efficientnet_lite0_unet_seed_43"),
+        "liver_224": _report("efficientnet_lite0_unet_liver_224"),
+        "mobilenet": _report("mobilenet_v3_small_unet"),
+        "three_folds": other_folds}, resamples=60)}
+    seed = rows["seed_43"]
+    assert seed["compared_with"] == "efficientnet_lite0_unet" and seed["changed"] == ["seed: 42 -> 43"]
+    auc = seed["pooled"]["roc_auc"]
+    assert auc["a"] == pytest.approx(shipped["efficientnet_lite0_unet"]["pooled"]["roc_auc"]["value"], abs=1e-3)
+    assert auc["b"] == pytest.approx(_report("efficientnet_lite0_unet_seed_43")["pooled"]["roc_auc"]["value"], abs=1e-3)
+    assert auc["ci95_low"] <= auc["difference"] <= auc["ci95_high"]
+    assert rows["liver_224"]["compared_with"] == "efficientnet_lite0_unet_liver"
+    assert "size: 192 -> 224" in rows["liver_224"]["changed"]
+    assert rows["mobilenet"]["reason"] == "no shipped model of this architecture and view"
+    assert "pooled" not in rows["three_folds"] and "fold" in rows["three_folds"]["reason"]
+
+
+def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path) -> None:
+    """Every report no card names has a row whose numbers are those reports' pooled values: a new
+    or re-run CV without ``recipe-comparison`` fails here."""
+    shipped = _shipped_reports()
+    named = {p.resolve() for p in shipped.values()}
+    ablations = {p.stem.removeprefix("cv_") for p in METRICS_DIR.glob("cv_*.json") if p.resolve() not in named}
+    comparison = json.loads((METRICS_DIR / COMPARISON_FILE).read_text())
+    rows = {r["recipe"]: r for r in comparison["rows"]}
+    assert set(rows) == ablations and len(ablations) >= 10
+    by_id = {m: json.loads(p.read_text()) for m, p in shipped.items()}
+    for name, row in rows.items():
+        auc = row["pooled"]["roc_auc"]
+        assert auc["a"] == pytest.approx(by_id[row["compared_with"]]["pooled"]["roc_auc"]["value"], abs=1e-3), name
+        assert auc["b"] == pytest.approx(_report(name)["pooled"]["roc_auc"]["value"], abs=1e-3), name
+    # The writer reproduces a row from the files (few resamples: the point values do not depend on them).
+    one = tmp_path / "metrics"
+    one.mkdir()
+    for name in ("efficientnet_lite0_unet", "efficientnet_lite0_unet_seed_43"):
+        (one / f"cv_{name}.json").write_text((METRICS_DIR / f"cv_{name}.json").read_text())
+    written = write_comparison(one, {"efficientnet_lite0_unet": one / "cv_efficientnet_lite0_unet.json"},
+                               tmp_path / "out.json", resamples=30)
+    assert [r["recipe"] for r in written] == ["efficientnet_lite0_unet_seed_43"]
+    assert written[0]["pooled"]["roc_auc"]["b"] == pytest.approx(rows["efficientnet_lite0_unet_seed_43"]["pooled"]["roc_auc"]["b"])
+
+
+def test_recipe_table_sorts_by_difference_and_names_the_seed_noise() -> None:
+    comparison = recipe_view.load_comparison()
+    table = recipe_view.recipe_table(comparison)
+    paired = [r for r in comparison["rows"] if "pooled" in r]
+    assert len(table) == len(paired) and list(table.columns) == recipe_view.COLUMNS
+    differences = [float(v.split()[0]) for v in table["ROC AUC difference [95 % CI]"]]
+    assert differences == sorted(differences, reverse=True)
+    seed = table[table["recipe"] == "efficientnet_lite0_unet_seed_43"].iloc[0]
+    assert seed["what it changes"] == "seed: 42 -> 43"
+    note = recipe_view.noise_note(comparison)
+    assert note and seed["ROC AUC difference [95 % CI]"] in note
+    assert recipe_view.noise_note({"rows": [r for r in paired if r["changed"] != ["seed: 42 -> 43"]]}) is None
