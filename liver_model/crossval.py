@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from liver_model import cv_metrics
+from liver_model.cv_work_dir import predictions_file, weights_file
 from liver_model.evaluation import load_row_slice
 from liver_model.liver_view import prepare_liver_view
 from liver_model.manifest import dataset_name
@@ -94,7 +95,7 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
             return stored["images"], stored["boxes"]
     liver_maps: list[np.ndarray | None] = [None] * len(data.frame)
     for fold in np.unique(fold_of_row):
-        fold_file = Path(locator_dir) / f"fold{fold}.npz"
+        fold_file = predictions_file(locator_dir, fold)
         if not fold_file.is_file():
             raise FileNotFoundError(f"locator fold {fold} missing: {fold_file} (run its CV first)")
         with np.load(fold_file) as stored:
@@ -184,8 +185,8 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
     predicted again from its kept weights (``fold<k>.weights.h5``), not retrained: they change
     the prediction, not the training.
     """
-    path = out_dir / f"fold{fold}.npz"
-    weights = out_dir / f"fold{fold}.weights.h5"
+    path = predictions_file(out_dir, fold)
+    weights = weights_file(out_dir, fold)
     held = np.flatnonzero(fold_of_row == fold)
     held_inputs = (data.images if inputs is None else inputs)[held]
     if path.is_file():

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from liver_model.cv_work_dir import weights_file  # noqa: E402
 from liver_model.explain.evaluate import evaluate_explanations, load_eval_slices, select_tumour_rows, summarise  # noqa: E402
 from liver_model.manifest import dataset_name, read_manifest  # noqa: E402
 from liver_model.zoo import DEFAULT_MODELS_DIR, WEIGHTS_FILE, LoadedModel, load_model, read_card, write_card  # noqa: E402
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                                       max_slices=args.per_fold, seed=args.seed)
             if rows.empty:
                 continue
-            model = fold_model(args.model, args.work_dir / f"fold{fold}.weights.h5", fold, Path(tmp))
+            model = fold_model(args.model, weights_file(args.work_dir, fold), fold, Path(tmp))
             report = evaluate_explanations({model.model_id: model}, load_eval_slices(rows, root),
                                            args.methods, sanity_slices=0, seed=args.seed)
             by_fold[fold] = {"patients": sorted(rows["patient_id"].unique()), "n_slices": len(rows),

@@ -26,6 +26,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.crossval import load_cv_data  # noqa: E402
+from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 from liver_model.detection_bins import called_at_threshold  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_cv_data(args.manifest, int(report["config"]["size"]))
     keys = list(zip(data.frame["dataset"], data.frame["path"].map(lambda p: Path(p).name)))
     peaks: list[tuple[str, str, Peak]] = []
-    for fold_file in sorted(args.work_dir.glob("fold*.npz")):
+    for fold_file in finished_predictions(args.work_dir):
         with np.load(fold_file) as stored:
             for j, row in enumerate(stored["index"]):
                 if keys[row] in alarms:

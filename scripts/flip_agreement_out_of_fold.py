@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.crossval import load_cv_data  # noqa: E402
 from liver_model.cv_metrics import apply_platt  # noqa: E402
+from liver_model.cv_work_dir import weights_file  # noqa: E402
 from liver_model.flip_agreement import (OUT_OF_FOLD_FILE, SpreadBand, per_flip_probabilities, spread,  # noqa: E402
                                         spread_bands)
 from liver_model.registry import get_architecture  # noqa: E402
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = np.zeros((len(y), 4))
     for fold in np.unique(folds):
         model = get_architecture(report["architecture"]).build(config["size"])
-        model.load_weights(args.work_dir / f"fold{fold}.weights.h5")  # output unit untouched: p = s
+        model.load_weights(weights_file(args.work_dir, fold))  # output unit untouched: p = s
         rows = np.flatnonzero(folds == fold)
         for start in range(0, len(rows), 32):
             chunk = rows[start:start + 32]

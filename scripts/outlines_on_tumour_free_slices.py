@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 from liver_model.segmentation import MASK_THRESHOLD  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def outline_count(tumour_maps: Iterable[np.ndarray], threshold: float = MASK_THR
 def tumour_free_maps(work_dir: Path, labels: np.ndarray) -> list[np.ndarray]:
     """The out-of-fold tumour maps of every slice labelled 0, from each ``fold<k>.npz``."""
     maps = []
-    for path in sorted(Path(work_dir).glob("fold*.npz")):
+    for path in finished_predictions(work_dir):
         with np.load(path) as fold:
             maps += [m for i, m in zip(fold["index"], fold["tumour"]) if labels[i] == 0]
     return maps

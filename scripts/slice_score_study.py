@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.architectures.unet import LIVER_DILATION  # noqa: E402
 from liver_model.cv_compare import PairedSlices, paired_difference  # noqa: E402
+from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 
 Rule = Callable[[np.ndarray, np.ndarray], float]
 
@@ -64,7 +65,7 @@ RULES: dict[str, Rule] = {
 
 def load_maps(work_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(stored score (n,), liver maps, tumour maps), rows in the report's slice order."""
-    folds = sorted(work_dir.glob("fold[0-9].npz"))
+    folds = finished_predictions(work_dir)
     score = np.full(n, np.nan)
     liver = tumour = None
     for path in folds:
