@@ -32,10 +32,9 @@ def _difference(d: Mapping[str, float]) -> str:
 def recipe_table(comparison: Mapping[str, Any]) -> pd.DataFrame:
     """One row per compared recipe, best ROC AUC difference first; rows that could not be
     paired are left out (:func:`unpaired` names them)."""
+    paired = [row for row in comparison.get("rows", []) if "pooled" in row]
     rows = []
-    for row in comparison.get("rows", []):
-        if "pooled" not in row:
-            continue
+    for row in sorted(paired, key=lambda r: r["pooled"]["roc_auc"]["difference"], reverse=True):
         pooled = row["pooled"]
         auc, sens = pooled["roc_auc"], pooled["sensitivity_at_specificity_0.90"]
         rows.append({"recipe": row["recipe"], "compared with": row["compared_with"],
@@ -44,10 +43,8 @@ def recipe_table(comparison: Mapping[str, Any]) -> pd.DataFrame:
                      "ROC AUC difference [95 % CI]": _difference(auc),
                      "P(recipe better)": auc["fraction_b_better"],
                      "PR AUC difference [95 % CI]": _difference(pooled["pr_auc"]),
-                     "sensitivity at specificity 0.90 (shipped -> recipe)": f"{sens['a']:.2f} -> {sens['b']:.2f}",
-                     "_order": auc["difference"]})
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "_order"])
-    return frame.sort_values("_order", ascending=False).drop(columns="_order").reset_index(drop=True)
+                     "sensitivity at specificity 0.90 (shipped -> recipe)": f"{sens['a']:.2f} -> {sens['b']:.2f}"})
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def unpaired(comparison: Mapping[str, Any]) -> list[str]:

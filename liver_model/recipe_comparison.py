@@ -19,16 +19,9 @@ from typing import Any
 from liver_model.cv_compare import compare_reports
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
-from liver_model.training.recipe import with_defaults
+from liver_model.training.recipe import changed_settings
 
 COMPARISON_FILE = "recipe_comparison.json"
-
-
-def changed_settings(config_a: Mapping[str, Any] | None, config_b: Mapping[str, Any] | None) -> list[str]:
-    """The recipe settings B changes from A, as ``"name: a -> b"``; a setting an older report
-    lacks reads as its default, so only real changes are named (an ensemble has no recipe)."""
-    a, b = (with_defaults(dict(c)) if c else {} for c in (config_a, config_b))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def view_of(report: Mapping[str, Any]) -> tuple[str, str]:
@@ -60,6 +53,18 @@ def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
                      "n_patients": result["n_patients"], "pooled": result["pooled"],
                      "per_fold_roc_auc": result["per_fold_roc_auc"]})
     return rows
+
+
+def shipped_report_paths(metrics_dir: Path) -> dict[str, Path]:
+    """``{model_id: CV report}`` of every shipped model and combined call that names one: the
+    reports the ablations are compared with (the others are the ablations)."""
+    from liver_model.card_files import cv_report_path
+    from liver_model.ensemble import list_shipped_ensembles
+    from liver_model.zoo import list_shipped_models
+
+    models = list_shipped_models()
+    cards = [*models, *list_shipped_ensembles([c.model_id for c in models])]
+    return {c.model_id: path for c in cards if (path := cv_report_path(c, metrics_dir)) is not None}
 
 
 def write_comparison(metrics_dir: Path, shipped_reports: Mapping[str, Path], out: Path, *,

@@ -44,8 +44,7 @@ if not cv_chosen:
     st.info("No selected model has a cross-validation report (`assets/metrics/cv_<model>.json`, "
             "from `python -m liver_model cv`). Shortcut baselines are not cross-validated.")
 for model_id, cv in cv_chosen.items():
-    shipped = any(c.model_id == model_id for c in [*cards, *ensembles])
-    st.subheader(f"{model_id}: cross-validated" + ("" if shipped else " (ablation: recipe not shipped)"))
+    st.subheader(f"{model_id}: cross-validated" + ("" if model_id in shipped_ids else " (ablation: recipe not shipped)"))
     st.caption(cv_view.report_caption(cv))
     st.dataframe(cv_view.summary_table(model_id, cv).round(3), hide_index=True, width="stretch")
     left, right = st.columns([3, 2])

@@ -8,22 +8,14 @@ from pathlib import Path
 import pytest
 
 from dashboard import recipe_view
-from liver_model.card_files import cv_report_path
-from liver_model.ensemble import list_shipped_ensembles
 from liver_model.paths import METRICS_DIR
-from liver_model.recipe_comparison import (COMPARISON_FILE, changed_settings,
-                                           compare_with_shipped, write_comparison)
-from liver_model.zoo import list_shipped_models
+from liver_model.recipe_comparison import (COMPARISON_FILE, compare_with_shipped, shipped_report_paths,
+                                           write_comparison)
+from liver_model.training.recipe import changed_settings
 
 
 def _report(name: str) -> dict:
     return json.loads((METRICS_DIR / f"cv_{name}.json").read_text())
-
-
-def _shipped_reports() -> dict[str, Path]:
-    models = list_shipped_models()
-    cards = [*models, *list_shipped_ensembles([c.model_id for c in models])]
-    return {c.model_id: path for c in cards if (path := cv_report_path(c)) is not None}
 
 
 def test_changed_settings_names_only_real_changes() -> None:
@@ -59,7 +51,7 @@ def test_each_ablation_is_paired_with_the_shipped_report_of_its_architecture_and
 def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path) -> None:
     """Every report no card names has a row whose numbers are those reports' pooled values: a new
     or re-run CV without ``recipe-comparison`` fails here."""
-    shipped = _shipped_reports()
+    shipped = shipped_report_paths(METRICS_DIR)
     named = {p.resolve() for p in shipped.values()}
     ablations = {p.stem.removeprefix("cv_") for p in METRICS_DIR.glob("cv_*.json") if p.resolve() not in named}
     comparison = json.loads((METRICS_DIR / COMPARISON_FILE).read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 from liver_model.cv_compare import compare_reports
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
-from liver_model.recipe_comparison import changed_settings
+from liver_model.training.recipe import changed_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from liver_model.card_files import cv_report_path
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.paths import METRICS_DIR
-from liver_model.recipe_comparison import COMPARISON_FILE, write_comparison
+from liver_model.recipe_comparison import COMPARISON_FILE, shipped_report_paths, write_comparison
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liver_model.ensemble import list_shipped_ensembles
-    from liver_model.zoo import list_shipped_models
-
-    models = list_shipped_models()
-    cards = [*models, *list_shipped_ensembles([c.model_id for c in models])]
-    shipped = {c.model_id: path for c in cards
-               if (path := cv_report_path(c, args.metrics_dir)) is not None}
-    rows = write_comparison(args.metrics_dir, shipped, args.out, resamples=args.resamples)
+    rows = write_comparison(args.metrics_dir, shipped_report_paths(args.metrics_dir), args.out,
+                            resamples=args.resamples)
     for row in rows:
         if "pooled" not in row:
             print(f"{row['recipe']}: not compared ({row['reason']})")

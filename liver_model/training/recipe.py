@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -64,6 +65,13 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
 def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
     """A CV report's config without the prediction-only settings (absent keys take their default)."""
     return {k: v for k, v in with_defaults(config).items() if k not in PREDICTION_ONLY}
+
+
+def changed_settings(config_a: Mapping[str, Any] | None, config_b: Mapping[str, Any] | None) -> list[str]:
+    """The recipe settings B changes from A, as ``"name: a -> b"``; a setting an older report
+    lacks reads as its default, so only real changes are named (an ensemble has no recipe)."""
+    a, b = (with_defaults(dict(c)) if c else {} for c in (config_a, config_b))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def optional_settings(config: dict[str, Any]) -> str:
