@@ -36,7 +36,7 @@ from liver_model.masks import load_label_mask
 from liver_model.paths import SPLITS_DIR
 from liver_model.preprocessing import PreparedSlice, prepare
 from liver_model.registry import ArchSpec
-from liver_model.segmentation import maps_on_slice
+from liver_model.segmentation import MASK_THRESHOLD, maps_on_slice
 from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
 from liver_model.training.cache import load_or_build_cache
 from liver_model.training.recipe import SegmentationConfig
@@ -246,13 +246,15 @@ def _store_fold(path: Path, held: np.ndarray, model: Any, inputs: np.ndarray,
 
 
 def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
-                              tumour_p: np.ndarray, boxes: np.ndarray) -> dict[str, Any]:
+                              tumour_p: np.ndarray, boxes: np.ndarray,
+                              outline_threshold: float = MASK_THRESHOLD) -> dict[str, Any]:
     """Dice and lesion detection on the original slices, for every slice with tumour.
 
     The OOF maps are mapped back through the box each slice was seen through (``boxes``, as the
     app draws them), and the
     reference masks are read at their full resolution: a Dice computed in the small model frame
-    would flatter the models on small lesions.
+    would flatter the models on small lesions. ``outline_threshold`` is the tumour probability
+    drawn as tumour (the app's 0.5 unless a study sweeps it).
     """
     frame = data.frame
     liver_dice, tumour_dice, hits = [], [], []
@@ -264,8 +266,9 @@ def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
         maps = maps_on_slice("cv", prepare(ct, size, box), tumour_p[row].astype(np.float32),
                              liver_p[row].astype(np.float32))
         liver_dice.append(dice(maps.liver_mask(), reference.liver))
-        tumour_dice.append(dice(maps.tumour_mask(), reference.tumour))
-        hits += lesion_hits(maps.tumour_mask(), reference.tumour, ct.spacing_mm)
+        outline = maps.tumour_mask(outline_threshold)
+        tumour_dice.append(dice(outline, reference.tumour))
+        hits += lesion_hits(outline, reference.tumour, ct.spacing_mm)
 
     def summary(values: list[float | None]) -> dict[str, float | int]:
         v = np.asarray([x for x in values if x is not None])
@@ -275,7 +278,8 @@ def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
     return {"liver_dice_on_tumour_slices": summary(liver_dice),
             "tumour_dice_on_tumour_slices": summary(tumour_dice),
             "lesion_detection": {"n_lesions": len(hits), **detection_by_size(hits)},
-            "note": "full-resolution reference masks; predicted masks = probability >= 0.5, "
+            "note": f"full-resolution reference masks; predicted masks = probability >= "
+                    f"{outline_threshold:g}, "
                     "tumour gated by the dilated predicted liver (as drawn in the app)"}
 
 

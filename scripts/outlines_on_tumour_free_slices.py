@@ -6,9 +6,15 @@ finds more small lesions with its outline may do so by outlining more everywhere
 on the out-of-fold maps a CV run kept in its work dir (``fold<k>.npz``), the tumour-free slices
 whose map has at least one cell at or above the outline threshold.
 
+With ``--manifest`` it also counts, at each of ``--thresholds``, the reference lesions the
+outline touches and the tumour Dice, as the CV report does at 0.5: two recipes' outlines can
+then be compared at the same number of false outlines, not at the same threshold (a recipe
+that raises every probability finds more small lesions at 0.5 without finding them better).
+
 Usage: ``python scripts/outlines_on_tumour_free_slices.py --report assets/metrics/cv_X.json
-WORK_DIR [WORK_DIR ...]`` (the report gives each slice's label; every work dir must hold the
-same folds).
+[--thresholds 0.5 0.7 0.8 0.9 --manifest M ...] WORK_DIR [WORK_DIR ...]``. The report gives
+each slice's label and input size; every work dir must hold the same folds, of the body view;
+``--manifest`` goes after ``--thresholds``.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from liver_model.crossval import CVData, full_resolution_agreement, load_cv_data  # noqa: E402
 from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 from liver_model.segmentation import MASK_THRESHOLD  # noqa: E402
 
@@ -52,16 +59,54 @@ def tumour_free_maps(work_dir: Path, labels: np.ndarray) -> list[np.ndarray]:
     return maps
 
 
+def all_maps(work_dir: Path, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
+    """(liver, tumour) float32 (N, m, m): every slice's out-of-fold maps, in report order."""
+    liver: np.ndarray | None = None
+    tumour: np.ndarray | None = None
+    for path in finished_predictions(work_dir):
+        with np.load(path) as fold:
+            if liver is None or tumour is None:
+                liver = np.zeros((n_slices, *fold["liver"].shape[1:]), np.float32)
+                tumour = np.zeros_like(liver)
+            liver[fold["index"]], tumour[fold["index"]] = fold["liver"], fold["tumour"]
+    if liver is None or tumour is None:
+        raise FileNotFoundError(f"no finished fold in {work_dir}")
+    return liver, tumour
+
+
+def lesions_line(data: CVData, size: int, work_dir: Path, threshold: float) -> str:
+    """Lesions the outline at ``threshold`` touches, per size bucket, and the median tumour Dice."""
+    liver, tumour = all_maps(work_dir, len(data.frame))
+    agreement = full_resolution_agreement(data, size, liver, tumour, data.boxes, threshold)
+    buckets = agreement["lesion_detection"]["pixels"]
+    found = ", ".join(f"{name} {b['detected']}/{b['lesions']}" for name, b in buckets.items())
+    return (f"lesions found {found}; tumour Dice median "
+            f"{agreement['tumour_dice_on_tumour_slices']['median']:.2f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", required=True, type=Path)
+    parser.add_argument("--thresholds", nargs="+", type=float, default=[MASK_THRESHOLD])
+    parser.add_argument("--manifest", type=Path, action="append",
+                        help="datasets of the report: also count lesions found (slow: reads "
+                             "every tumour slice at full resolution)")
     parser.add_argument("work_dirs", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    labels = np.array([s["y"] for s in json.loads(args.report.read_text())["slices"]])
+    report = json.loads(args.report.read_text())
+    labels = np.array([s["y"] for s in report["slices"]])
+    size = int(report["config"]["size"]) if args.manifest else 0
+    data = load_cv_data(args.manifest, size) if args.manifest else None
     for work in args.work_dirs:
-        count = outline_count(tumour_free_maps(work, labels))
-        print(f"{work}: outline on {count.outlined} of {count.slices} tumour-free slices "
-              f"({count.outlined / max(count.slices, 1):.0%}), mean {count.mean_cells:.1f} map cells")
+        maps = tumour_free_maps(work, labels)
+        for threshold in args.thresholds:
+            count = outline_count(maps, threshold)
+            line = (f"{work} at {threshold:g}: outline on {count.outlined} of {count.slices} "
+                    f"tumour-free slices ({count.outlined / max(count.slices, 1):.0%}), "
+                    f"mean {count.mean_cells:.1f} map cells")
+            if data is not None:
+                line += "; " + lesions_line(data, size, work, threshold)
+            print(line, flush=True)
     return 0
 
 
