@@ -10,8 +10,7 @@ and training checkpoints every epoch, so an interrupted run resumes: finished fo
 the running fold continues from its last epoch.
 
 A liver-view recipe (``config.view == "liver"``) trains on boxes around the reference liver and
-predicts each held-out slice through the box found by a *locator*: the out-of-fold liver maps of a
-body-view CV run on the same folds (``locator_dir``), so neither stage has seen the patient.
+predicts each held-out slice through the box found by a *locator* (:mod:`liver_model.cv_data`).
 """
 from __future__ import annotations
 
@@ -19,8 +18,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,95 +26,23 @@ import numpy as np
 import pandas as pd
 
 from liver_model import cv_metrics
+from liver_model.cv_data import CVData, Log, describe_locator, load_cv_data, located_views, view_coverage
 from liver_model.cv_work_dir import predictions_file, weights_file
 from liver_model.evaluation import load_row_slice
-from liver_model.liver_view import prepare_liver_view
-from liver_model.manifest import dataset_name
 from liver_model.masks import load_label_mask
 from liver_model.paths import SPLITS_DIR
-from liver_model.preprocessing import PreparedSlice, prepare
+from liver_model.preprocessing import prepare
 from liver_model.registry import ArchSpec
 from liver_model.segmentation import MASK_THRESHOLD, maps_on_slice
 from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
-from liver_model.training.cache import load_or_build_cache
 from liver_model.training.recipe import SegmentationConfig
 from liver_model.training.segmentation import fit_segmentation, predict_maps
 from liver_model.training.synthetic_examples import add_synthetic_examples
 from liver_model.training.trainer import _hardware
 from liver_model.zoo import save_weights
 
-Log = Callable[[str], None]
 SPLIT_FILE = SPLITS_DIR / "lits_windowed_jpg.json"
 """The fixed split of earlier releases: its test patients' OOF metrics are reported for continuity."""
-
-
-@dataclass(frozen=True)
-class CVData:
-    """Prepared slices and masks of every manifest, concatenated in manifest order."""
-
-    images: np.ndarray
-    liver: np.ndarray
-    tumour: np.ndarray
-    frame: pd.DataFrame
-    """Manifest rows with ``dataset`` added; ``patient_id`` is shared across datasets."""
-    manifests: tuple[str, ...]
-    boxes: np.ndarray
-    """int (N, 4): each row's crop box on its slice (body crop, or the reference liver box)."""
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.frame["y"].to_numpy(np.int64)
-
-
-def load_cv_data(manifests: Sequence[Path], size: int, view: str = "body") -> CVData:
-    """Read (from the prepared-slice cache) and concatenate ``manifests`` at ``size`` px."""
-    caches = [load_or_build_cache(m, size, view=view) for m in manifests]
-    frames = [c.frame.assign(dataset=dataset_name(m)) for c, m in zip(caches, manifests)]
-    return CVData(images=np.concatenate([c.images for c in caches]),
-                  liver=np.concatenate([c.liver_masks for c in caches]),
-                  tumour=np.concatenate([c.tumour_masks for c in caches]),
-                  frame=pd.concat(frames, ignore_index=True),
-                  manifests=tuple(f"{dataset_name(m)}/{Path(m).name}" for m in manifests),
-                  boxes=np.concatenate([c.boxes for c in caches]))
-
-
-def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size: int,
-                  out_dir: Path, log: Log) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, S, S, 3), boxes (N, 4)): every slice seen through its located liver box.
-
-    The box comes from the locator's out-of-fold liver map (``locator_dir/fold<k>.npz`` of a
-    body-view run on the same folds: checked, since a locator that saw a patient would leak);
-    slices where it finds too little liver keep the body crop. Cached in
-    ``out_dir/located_views.npz``.
-    """
-    path = out_dir / "located_views.npz"
-    if path.is_file():
-        with np.load(path) as stored:
-            return stored["images"], stored["boxes"]
-    liver_maps: list[np.ndarray | None] = [None] * len(data.frame)
-    for fold in np.unique(fold_of_row):
-        fold_file = predictions_file(locator_dir, fold)
-        if not fold_file.is_file():
-            raise FileNotFoundError(f"locator fold {fold} missing: {fold_file} (run its CV first)")
-        with np.load(fold_file) as stored:
-            if not np.array_equal(np.sort(stored["index"]), np.flatnonzero(fold_of_row == fold)):
-                raise ValueError(f"{fold_file} holds other slices than fold {fold}: the locator "
-                                 "must be cross-validated on the same data, folds and fold seed")
-            for row, liver in zip(stored["index"], stored["liver"]):
-                liver_maps[row] = liver
-    images = np.empty((len(data.frame), size, size, 3), np.uint8)
-    boxes = np.empty((len(data.frame), 4), np.int32)
-    for row, record in enumerate(data.frame.itertuples()):
-        ct = load_row_slice(record.path, getattr(record, "slice_index", None))
-        body = PreparedSlice(tensor=data.images[row].astype(np.float32),
-                             crop_box=tuple(int(v) for v in data.boxes[row]),
-                             slice_shape=ct.rgb.shape[:2])
-        view = prepare_liver_view(ct, size, liver_maps[row].astype(np.float32), body)
-        images[row] = np.rint(view.tensor).astype(np.uint8)
-        boxes[row] = view.crop_box
-    log(f"located liver views of {len(boxes)} slices (locator {locator_dir})")
-    np.savez(path, images=images, boxes=boxes)
-    return images, boxes
 
 
 def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int]:
@@ -136,38 +62,6 @@ def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int
             folds[patient] = (offset + i) % n_folds
         offset += len(patients)
     return folds
-
-
-def describe_locator(locator_dir: Path) -> str:
-    """The locator run in words (its architecture and recipe when its report lies in its work dir)."""
-    report = locator_dir / "report.json"
-    if not report.is_file():
-        return locator_dir.name
-    locator = json.loads(report.read_text())
-    config = locator.get("config", {})
-    return (f"{locator.get('architecture', '?')} ({config.get('init', '?')}, synthetic lesions "
-            f"{config.get('synthetic_lesions', 0):g}, copy-paste {config.get('copy_paste', 0):g}, "
-            f"{config.get('test_time_flips', 1)} test-time flip(s); CV work dir {locator_dir.name})")
-
-
-def view_coverage(data: CVData, boxes: np.ndarray) -> dict[str, float | int]:
-    """How much of the reference tumour the views keep: a lesion outside its slice's box is lost.
-
-    Counted on the full-resolution reference masks of every tumour slice.
-    """
-    inside = total = lost_slices = 0
-    for row in np.flatnonzero(data.labels == 1):
-        tumour = load_label_mask(data.frame["mask_path"].iloc[row]).tumour
-        y0, x0, y1, x1 = (int(v) for v in boxes[row])
-        kept = int(tumour[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].sum())
-        inside, total = inside + kept, total + int(tumour.sum())
-        lost_slices += kept == 0
-    through_liver_box = (boxes != data.boxes).any(axis=1)
-    closer = (boxes[:, 2] - boxes[:, 0]) < (data.boxes[:, 2] - data.boxes[:, 0])
-    return {"slices_through_a_liver_box": int(through_liver_box.sum()),
-            "slices_closer_than_the_body_crop": int(closer.sum()), "n_slices": int(len(boxes)),
-            "tumour_pixels_inside": inside / max(total, 1),
-            "tumour_slices_with_no_tumour_inside": int(lost_slices)}
 
 
 def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.crossval import load_cv_data  # noqa: E402
+from liver_model.cv_data import load_cv_data  # noqa: E402
 from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 from liver_model.detection_bins import called_at_threshold  # noqa: E402
 

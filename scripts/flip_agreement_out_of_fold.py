@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.crossval import load_cv_data  # noqa: E402
+from liver_model.cv_data import load_cv_data  # noqa: E402
 from liver_model.cv_metrics import apply_platt  # noqa: E402
 from liver_model.cv_work_dir import weights_file  # noqa: E402
 from liver_model.flip_agreement import (OUT_OF_FOLD_FILE, SpreadBand, per_flip_probabilities, spread,  # noqa: E402

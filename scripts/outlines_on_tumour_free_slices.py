@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.crossval import CVData, full_resolution_agreement, load_cv_data  # noqa: E402
+from liver_model.crossval import full_resolution_agreement  # noqa: E402
+from liver_model.cv_data import CVData, load_cv_data  # noqa: E402
 from liver_model.cv_work_dir import finished_predictions  # noqa: E402
 from liver_model.segmentation import MASK_THRESHOLD  # noqa: E402
 

@@ -12,7 +12,8 @@ import pytest
 
 from liver_model import cv_metrics
 from liver_model.__main__ import main
-from liver_model.crossval import CVData, located_views, patient_folds
+from liver_model.crossval import patient_folds
+from liver_model.cv_data import CVData, located_views
 from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
 from liver_model.segmentation_metrics import detection_by_size, dice, lesion_hits

@@ -11,7 +11,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from liver_model.crossval import load_cv_data  # noqa: E402
+from liver_model.cv_data import load_cv_data  # noqa: E402
 from outlines_on_tumour_free_slices import main, outline_count, tumour_free_maps  # noqa: E402
 
 

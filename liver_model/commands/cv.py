@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liver_model.crossval import load_cv_data, run_cv
+    from liver_model.crossval import run_cv
+    from liver_model.cv_data import load_cv_data
     from liver_model.training.recipe import SegmentationConfig
 
     spec = get_architecture(args.arch)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from liver_model.crossval import CVData
+from liver_model.cv_data import CVData
 from liver_model.preprocessing import LIVER_VIEW_VERSION, PREPROCESSING_VERSION
 from liver_model.card_files import cv_report_path
 from liver_model.registry import ArchSpec, get_architecture
