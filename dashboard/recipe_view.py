@@ -1,4 +1,4 @@
-"""The ablation table of Performance: each recipe tried, paired against the shipped one it changes.
+"""The ablation table of Performance: each recipe tried, paired against the shipped recipe it changes.
 
 Why apart from ``cv_view``: that module shapes one CV report; this one reads the comparison file
 ``python -m liver_model recipe-comparison`` writes (:mod:`liver_model.recipe_comparison`) and
@@ -15,8 +15,8 @@ from dashboard.metrics_view import METRICS_DIR, load_json
 from liver_model.recipe_comparison import COMPARISON_FILE
 
 #: The numbers first, so they stay in view on a laptop; the long "what it changes" text last.
-COLUMNS = ["recipe", "ROC AUC (shipped -> recipe)", "ROC AUC difference [95 % CI]", "P(recipe better)",
-           "PR AUC difference [95 % CI]", "sensitivity at specificity 0.90 (shipped -> recipe)",
+COLUMNS = ["recipe", "ROC AUC (baseline -> recipe)", "ROC AUC difference [95 % CI]", "P(recipe better)",
+           "PR AUC difference [95 % CI]", "sensitivity at specificity 0.90 (baseline -> recipe)",
            "compared with", "what it changes"]
 
 
@@ -39,11 +39,11 @@ def recipe_table(comparison: Mapping[str, Any]) -> pd.DataFrame:
         auc, sens = pooled["roc_auc"], pooled["sensitivity_at_specificity_0.90"]
         rows.append({"recipe": row["recipe"], "compared with": row["compared_with"],
                      "what it changes": "; ".join(row["changed"]) or "nothing (same recipe)",
-                     "ROC AUC (shipped -> recipe)": f"{auc['a']:.3f} -> {auc['b']:.3f}",
+                     "ROC AUC (baseline -> recipe)": f"{auc['a']:.3f} -> {auc['b']:.3f}",
                      "ROC AUC difference [95 % CI]": _difference(auc),
                      "P(recipe better)": auc["fraction_b_better"],
                      "PR AUC difference [95 % CI]": _difference(pooled["pr_auc"]),
-                     "sensitivity at specificity 0.90 (shipped -> recipe)": f"{sens['a']:.2f} -> {sens['b']:.2f}"})
+                     "sensitivity at specificity 0.90 (baseline -> recipe)": f"{sens['a']:.2f} -> {sens['b']:.2f}"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -53,14 +53,15 @@ def unpaired(comparison: Mapping[str, Any]) -> list[str]:
 
 
 def noise_note(comparison: Mapping[str, Any]) -> str | None:
-    """What a reseed of the shipped recipe did, as the yardstick for every other difference;
+    """What a reseed of a shipped recipe did, as the yardstick for every other difference;
     None when no compared report differs from its shipped one by the seed alone."""
     for row in comparison.get("rows", []):
         changed = row.get("changed") or []
         if "pooled" in row and len(changed) == 1 and changed[0].startswith("seed:"):
             auc = row["pooled"]["roc_auc"]
             folds = [abs(v["b"] - v["a"]) for v in row["per_fold_roc_auc"].values() if v["a"] is not None]
-            return (f"Training noise: the shipped recipe trained again with another seed ({row['recipe']}) "
+            return (f"Training noise: the recipe of {row['compared_with']} trained again with another "
+                    f"seed ({row['recipe']}) "
                     f"moved ROC AUC by {_difference(auc)}, and one fold by up to {max(folds):.3f}. "
                     "A difference of that size is not evidence that a recipe helps or hurts.")
     return None

@@ -3,10 +3,11 @@
 Why: the body-crop detector averages its maps over 4 flipped copies (:mod:`liver_model.flip_averaging`);
 the average hides how far the copies' own calls lie apart. Out of fold on the 28 labelled patients
 (``scripts/flip_agreement_out_of_fold.py``) that spread sorts slices by how trustworthy the call
-is: where the copies agree within 0.1 the call was right on 88 % of slices, where they spread by
-0.3 or more on 56 %, a coin flip. On the example CT from another scanner the median spread is 0.36,
-above every labelled patient's median (at most 0.17). So the app shows the copies next to the
-call, with what their spread has meant, measured, not guessed.
+is: for the 256 px model, where the copies agree within 0.1 the call was right on 86 % of slices,
+where they spread by 0.3 or more on 60 %, little better than a coin flip. A whole series can
+spread more than any labelled patient (the example CT from another scanner did under the 192 px
+model shipped before: 0.36 against at most 0.17). So the app shows the copies next to the call,
+with what their spread has meant, measured, not guessed (``flip_agreement_out_of_fold.json``).
 """
 from __future__ import annotations
 
@@ -174,8 +175,9 @@ def series_spread_note(model_id: str, spreads: np.ndarray,
     """(sentence, warn) on a volume or series: how many slices' copies disagree, and whether the
     series as a whole spreads more than any labelled patient (outside validated ground).
 
-    Why: a whole series from another scanner (the bundled example CT: median spread 0.36) can
-    lie outside what the model was validated on, which no single slice's call shows.
+    Why: a whole series from another scanner (the bundled example CT under the 192 px model:
+    median spread 0.36) can lie outside what the model was validated on, which no single slice's
+    call shows.
     """
     if measured is None or len(spreads) == 0:
         return None

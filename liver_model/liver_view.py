@@ -1,7 +1,7 @@
 """The liver view: look at the liver closer, where a locator model found it.
 
-Why: the body crop shrinks a 512 px slice about 3x into a 192 px input, and lesions under ~10 mm
-become a few map cells that the detectors miss (README, detection by size). A square around the
+Why: the body crop shrinks a 512 px slice up to 2.7x into a 192 px input (2x at 256), and lesions
+under ~10 mm become a few map cells that the detectors miss (README, detection by size). A square around the
 liver is a median 1.8x closer (``scripts/liver_crop_zoom.py``). A liver-view model is trained on
 boxes around the *reference* liver (:func:`liver_model.preprocessing.liver_view_box`); at inference
 the box comes from a body-view segmentation model's predicted liver (its *locator*), and a slice

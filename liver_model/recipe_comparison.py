@@ -4,7 +4,7 @@ Why: the reports of recipes that were tried and not shipped (``assets/metrics/cv
 shipped card names) each hold a pooled AUC with a wide interval, and side by side those intervals
 overlap whatever changed. What decides whether a change helped is the *paired* difference on the
 same patients and folds (:mod:`liver_model.cv_compare`), against the shipped report of the same
-architecture and view. A reviewer should see that table, with what each recipe changed, without
+architecture and view, or the formerly shipped one the ablation was measured against. A reviewer should see that table, with what each recipe changed, without
 running ``cv-compare`` a dozen times; one paired bootstrap takes seconds, so the table is written
 once to ``assets/metrics/recipe_comparison.json`` (``python -m liver_model recipe-comparison``)
 and the app only reads it.
@@ -33,19 +33,32 @@ def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
                          ablations: Mapping[str, Mapping[str, Any]], *,
                          resamples: int = BOOTSTRAP_RESAMPLES) -> list[dict[str, Any]]:
     """One row per ablation: its paired difference to the shipped report of its architecture and
-    view (``shipped``: model id -> report). Ablations without such a report, or on other folds,
-    get a row that says why instead of numbers."""
-    by_view = {view_of(report): model_id for model_id, report in shipped.items()
-               if not report.get("members")}
+    view (``shipped``: model id -> report), or to a formerly shipped one (an ablation report
+    marked ``shipped_until``) when that differs from it in fewer settings: an ablation measured
+    against the recipe shipped at the time is compared with that recipe, so its difference says
+    what its own change did. Ablations without a baseline, or on other folds, get a row that says
+    why instead of numbers."""
+    baselines: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for model_id, report in shipped.items():
+        if not report.get("members"):
+            baselines.setdefault(view_of(report), {})[model_id] = report
+    current = {view: next(iter(reports)) for view, reports in baselines.items()}
+    for name, report in ablations.items():
+        if report.get("shipped_until") and view_of(report) in baselines:
+            baselines[view_of(report)][name] = report
     rows = []
     for name, report in sorted(ablations.items()):
-        baseline = by_view.get(view_of(report))
-        row: dict[str, Any] = {"recipe": name, "compared_with": baseline}
-        if baseline is None:
-            rows.append({**row, "reason": "no shipped model of this architecture and view"})
+        candidates = {k: v for k, v in baselines.get(view_of(report), {}).items() if k != name}
+        if not candidates:
+            rows.append({"recipe": name, "compared_with": None,
+                         "reason": "no shipped model of this architecture and view"})
             continue
+        baseline = min(candidates, key=lambda k: (
+            len(changed_settings(candidates[k].get("config") or {}, report.get("config") or {})),
+            k != current[view_of(report)]))
+        row: dict[str, Any] = {"recipe": name, "compared_with": baseline}
         try:
-            result = compare_reports(shipped[baseline], report, resamples=resamples)
+            result = compare_reports(candidates[baseline], report, resamples=resamples)
         except ReportMismatch as err:
             rows.append({**row, "reason": str(err)})
             continue

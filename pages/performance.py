@@ -86,13 +86,14 @@ if cv_chosen:
         right.plotly_chart(charts.calibration_figure(calibration).update_layout(title="Calibration (cross-validated)"),
                            key="performance_cv_calibration")
 
-st.subheader("Recipes tried and not shipped, against the shipped one")
+st.subheader("Recipes tried and not shipped, against the shipped recipe they change")
 comparison = recipe_view.load_comparison()
 if comparison is None:
     st.info("No recipe comparison yet: run `python -m liver_model recipe-comparison` after a CV.")
 else:
     st.caption("Each ablation's out-of-fold scores against the shipped report of the same architecture "
-               "and view: same patients, same folds; difference = recipe - shipped, 95 % interval from "
+               "and view, or against the formerly shipped recipe it was measured against (\"compared "
+               "with\"): same patients, same folds; difference = recipe - baseline, 95 % interval from "
                f"{comparison.get('resamples', '?')} paired resamples of patients. Add a recipe under "
                "Models above for its full view.")
     if note := recipe_view.noise_note(comparison):

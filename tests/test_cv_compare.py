@@ -77,17 +77,19 @@ def test_command_prints_the_table_and_writes_json(report: dict, tmp_path: Path,
     assert main(["cv-compare", str(REPORT), str(tmp_path / "missing.json")]) == 2
 
 
-def test_a_setting_an_older_report_lacks_reads_as_its_default(report: dict, tmp_path: Path,
+def test_a_setting_an_older_report_lacks_reads_as_its_default(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture) -> None:
-    """The shipped report predates the synthetic-contrast setting: against a report that records
+    """The 192 px report predates the synthetic-contrast setting: against a report that records
     the default, only the real change (the seed) is named."""
-    newer = copy.deepcopy(report)
+    older_path = REPORT.with_name("cv_efficientnet_lite0_unet_192.json")
+    older = json.loads(older_path.read_text())
+    newer = copy.deepcopy(older)
     newer["config"].update(seed=43, synthetic_contrast_min_hu=20.0, synthetic_contrast_max_hu=60.0)
-    assert "synthetic_contrast_min_hu" not in report["config"]
+    assert "synthetic_contrast_min_hu" not in older["config"]
     path = tmp_path / "newer.json"
     path.write_text(json.dumps(newer))
-    assert main(["cv-compare", str(REPORT), str(path)]) == 0
+    assert main(["cv-compare", str(older_path), str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("B differs from A in seed: 42 -> 43")
     path.write_text(json.dumps({**newer, "config": {**newer["config"], "synthetic_contrast_min_hu": 5.0}}))
-    assert main(["cv-compare", str(REPORT), str(path)]) == 0
+    assert main(["cv-compare", str(older_path), str(path)]) == 0
     assert "synthetic_contrast_min_hu: 20.0 -> 5.0" in capsys.readouterr().out

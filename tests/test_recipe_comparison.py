@@ -36,8 +36,9 @@ def test_each_ablation_is_paired_with_the_shipped_report_of_its_architecture_and
         "liver_224": _report("efficientnet_lite0_unet_liver_224"),
         "mobilenet": _report("mobilenet_v3_small_unet"),
         "three_folds": other_folds}, resamples=60)}
-    seed = rows["seed_43"]
-    assert seed["compared_with"] == "efficientnet_lite0_unet" and seed["changed"] == ["seed: 42 -> 43"]
+    seed = rows["seed_43"]  # no formerly shipped report given: against the shipped one
+    assert seed["compared_with"] == "efficientnet_lite0_unet"
+    assert "seed: 42 -> 43" in seed["changed"] and "size: 256 -> 192" in seed["changed"]
     auc = seed["pooled"]["roc_auc"]
     assert auc["a"] == pytest.approx(shipped["efficientnet_lite0_unet"]["pooled"]["roc_auc"]["value"], abs=1e-3)
     assert auc["b"] == pytest.approx(_report("efficientnet_lite0_unet_seed_43")["pooled"]["roc_auc"]["value"], abs=1e-3)
@@ -46,6 +47,28 @@ def test_each_ablation_is_paired_with_the_shipped_report_of_its_architecture_and
     assert "size: 192 -> 224" in rows["liver_224"]["changed"]
     assert rows["mobilenet"]["reason"] == "no shipped model of this architecture and view"
     assert "pooled" not in rows["three_folds"] and "fold" in rows["three_folds"]["reason"]
+
+
+def test_an_ablation_is_paired_with_the_formerly_shipped_recipe_it_changes() -> None:
+    """The 192 px recipe, shipped until the 256 px one replaced it, is the baseline of the
+    ablations measured against it (fewer changed settings), and is itself compared with the
+    shipped recipe; an unmarked ablation never serves as a baseline."""
+    shipped = {"efficientnet_lite0_unet": _report("efficientnet_lite0_unet")}
+    former = _report("efficientnet_lite0_unet_192")
+    assert former["shipped_until"]
+    ablations = {"efficientnet_lite0_unet_192": former,
+                 "seed_43": _report("efficientnet_lite0_unet_seed_43"),
+                 "no_synthetic": _report("efficientnet_lite0_unet_no_synthetic")}
+    rows = {r["recipe"]: r for r in compare_with_shipped(shipped, ablations, resamples=60)}
+    assert rows["efficientnet_lite0_unet_192"]["compared_with"] == "efficientnet_lite0_unet"
+    assert rows["efficientnet_lite0_unet_192"]["changed"] == ["size: 256 -> 192"]
+    assert rows["seed_43"]["compared_with"] == "efficientnet_lite0_unet_192"
+    assert rows["seed_43"]["changed"] == ["seed: 42 -> 43"]
+    assert rows["seed_43"]["pooled"]["roc_auc"]["a"] == pytest.approx(former["pooled"]["roc_auc"]["value"], abs=1e-3)
+    assert rows["no_synthetic"]["compared_with"] == "efficientnet_lite0_unet_192"
+    unmarked = {**ablations, "efficientnet_lite0_unet_192": {k: v for k, v in former.items() if k != "shipped_until"}}
+    rows = {r["recipe"]: r for r in compare_with_shipped(shipped, unmarked, resamples=60)}
+    assert {r["compared_with"] for r in rows.values()} == {"efficientnet_lite0_unet"}
 
 
 def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path) -> None:
@@ -57,10 +80,9 @@ def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path)
     comparison = json.loads((METRICS_DIR / COMPARISON_FILE).read_text())
     rows = {r["recipe"]: r for r in comparison["rows"]}
     assert set(rows) == ablations and len(ablations) >= 10
-    by_id = {m: json.loads(p.read_text()) for m, p in shipped.items()}
     for name, row in rows.items():
         auc = row["pooled"]["roc_auc"]
-        assert auc["a"] == pytest.approx(by_id[row["compared_with"]]["pooled"]["roc_auc"]["value"], abs=1e-3), name
+        assert auc["a"] == pytest.approx(_report(row["compared_with"])["pooled"]["roc_auc"]["value"], abs=1e-3), name
         assert auc["b"] == pytest.approx(_report(name)["pooled"]["roc_auc"]["value"], abs=1e-3), name
     # The writer reproduces a row from the files (few resamples: the point values do not depend on them).
     one = tmp_path / "metrics"

@@ -180,8 +180,9 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
                f"liver slice{'; ' + optional if optional else ''}). Probabilities: Platt scaling fitted on the out-of-fold scores "
                f"(slope {calibration['slope']:.3f}, intercept {calibration['intercept']:.3f}). "
                + (f"Input {config.size} px after the body crop, maps at {config.size // 2} px: a "
-                  "512 px slice shrinks ~3x, so lesions under ~10 mm are often missed (see the "
-                  "detection-by-size table). " if config.view == "body" else
+                  f"512 px slice shrinks up to {512 / config.size:.1f}x into the input, so lesions "
+                  "under ~10 mm are often missed (see the detection-by-size table). "
+                  if config.view == "body" else
                   f"Input {config.size} px of the liver box (a median 1.8x closer than the body "
                   f"crop), maps at {config.size // 2} px; two models run per slice (the locator, "
                   "then this one). ")
