@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 _PREDICTIONS = re.compile(r"fold(\d+)\.npz")
 
 
@@ -30,3 +32,22 @@ def finished_predictions(work_dir: Path) -> list[Path]:
     found = [(int(m.group(1)), p) for p in Path(work_dir).iterdir()
              if (m := _PREDICTIONS.fullmatch(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def out_of_fold_maps(work_dir: Path, n_slices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(stored score (N,), liver maps, tumour maps float32 (N, m, m)), rows in the report's slice
+    order, from every finished fold; ValueError when a slice has no fold's prediction."""
+    score = np.full(n_slices, np.nan)
+    liver: np.ndarray | None = None
+    tumour: np.ndarray | None = None
+    for path in finished_predictions(work_dir):
+        with np.load(path) as stored:
+            index = stored["index"]
+            if liver is None or tumour is None:
+                liver = np.zeros((n_slices, *stored["liver"].shape[1:]), np.float32)
+                tumour = np.zeros_like(liver)
+            score[index] = stored["score"]
+            liver[index], tumour[index] = stored["liver"], stored["tumour"]
+    if liver is None or tumour is None or np.isnan(score).any():
+        raise ValueError(f"{work_dir} lacks folds: {int(np.isnan(score).sum())} slices unscored")
+    return score, liver, tumour

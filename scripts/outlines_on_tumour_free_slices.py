@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.crossval import full_resolution_agreement  # noqa: E402
 from liver_model.cv_data import CVData, load_cv_data  # noqa: E402
-from liver_model.cv_work_dir import finished_predictions  # noqa: E402
+from liver_model.cv_work_dir import finished_predictions, out_of_fold_maps  # noqa: E402
 from liver_model.segmentation import MASK_THRESHOLD  # noqa: E402
 
 
@@ -60,24 +60,8 @@ def tumour_free_maps(work_dir: Path, labels: np.ndarray) -> list[np.ndarray]:
     return maps
 
 
-def all_maps(work_dir: Path, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
-    """(liver, tumour) float32 (N, m, m): every slice's out-of-fold maps, in report order."""
-    liver: np.ndarray | None = None
-    tumour: np.ndarray | None = None
-    for path in finished_predictions(work_dir):
-        with np.load(path) as fold:
-            if liver is None or tumour is None:
-                liver = np.zeros((n_slices, *fold["liver"].shape[1:]), np.float32)
-                tumour = np.zeros_like(liver)
-            liver[fold["index"]], tumour[fold["index"]] = fold["liver"], fold["tumour"]
-    if liver is None or tumour is None:
-        raise FileNotFoundError(f"no finished fold in {work_dir}")
-    return liver, tumour
-
-
-def lesions_line(data: CVData, size: int, work_dir: Path, threshold: float) -> str:
+def lesions_line(data: CVData, size: int, liver: np.ndarray, tumour: np.ndarray, threshold: float) -> str:
     """Lesions the outline at ``threshold`` touches, per size bucket, and the median tumour Dice."""
-    liver, tumour = all_maps(work_dir, len(data.frame))
     agreement = full_resolution_agreement(data, size, liver, tumour, data.boxes, threshold)
     buckets = agreement["lesion_detection"]["pixels"]
     found = ", ".join(f"{name} {b['detected']}/{b['lesions']}" for name, b in buckets.items())
@@ -100,13 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_cv_data(args.manifest, size) if args.manifest else None
     for work in args.work_dirs:
         maps = tumour_free_maps(work, labels)
+        _, liver, tumour = out_of_fold_maps(work, len(labels)) if data is not None else (None, None, None)
         for threshold in args.thresholds:
             count = outline_count(maps, threshold)
             line = (f"{work} at {threshold:g}: outline on {count.outlined} of {count.slices} "
                     f"tumour-free slices ({count.outlined / max(count.slices, 1):.0%}), "
                     f"mean {count.mean_cells:.1f} map cells")
             if data is not None:
-                line += "; " + lesions_line(data, size, work, threshold)
+                line += "; " + lesions_line(data, size, liver, tumour, threshold)
             print(line, flush=True)
     return 0
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liver_model.architectures.unet import LIVER_DILATION  # noqa: E402
 from liver_model.cv_compare import PairedSlices, paired_difference  # noqa: E402
-from liver_model.cv_work_dir import finished_predictions  # noqa: E402
+from liver_model.cv_work_dir import out_of_fold_maps  # noqa: E402
 
 Rule = Callable[[np.ndarray, np.ndarray], float]
 
@@ -65,20 +65,10 @@ RULES: dict[str, Rule] = {
 
 def load_maps(work_dir: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(stored score (n,), liver maps, tumour maps), rows in the report's slice order."""
-    folds = finished_predictions(work_dir)
-    score = np.full(n, np.nan)
-    liver = tumour = None
-    for path in folds:
-        with np.load(path) as stored:
-            index = stored["index"]
-            if liver is None:
-                side = stored["liver"].shape[1:]
-                liver, tumour = np.zeros((n, *side), np.float32), np.zeros((n, *side), np.float32)
-            score[index] = stored["score"]
-            liver[index], tumour[index] = stored["liver"], stored["tumour"]
-    if np.isnan(score).any():
-        raise SystemExit(f"{work_dir} lacks folds: {np.isnan(score).sum()} slices unscored")
-    return score, liver, tumour
+    try:
+        return out_of_fold_maps(work_dir, n)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
 
 
 def cross_fitted_logistic(features: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:

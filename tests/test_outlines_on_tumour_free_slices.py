@@ -51,7 +51,7 @@ def test_lesions_found_fall_as_the_outline_threshold_rises(lits_manifest: Path, 
     subset.to_csv(manifest, index=False)
     data = load_cv_data([manifest], 64)
     organ = ((data.liver > 0) | (data.tumour > 0)).astype(np.float16)
-    np.savez(tmp_path / "fold0.npz", index=np.arange(len(subset)), liver=organ,
+    np.savez(tmp_path / "fold0.npz", index=np.arange(len(subset)), score=np.zeros(len(subset)), liver=organ,
              tumour=(data.tumour > 0).astype(np.float16) * np.float16(0.7))
     report = tmp_path / "report.json"
     report.write_text(json.dumps({"config": {"size": 64}, "slices": [{"y": 1}] * len(subset)}))
