@@ -34,7 +34,7 @@ from liver_model.paths import SPLITS_DIR
 from liver_model.preprocessing import prepare
 from liver_model.registry import ArchSpec
 from liver_model.segmentation import MASK_THRESHOLD, maps_on_slice
-from liver_model.segmentation_metrics import dice, detection_by_size, lesion_hits
+from liver_model.segmentation_metrics import LesionHit, dice, detection_by_size, lesion_hits
 from liver_model.training.recipe import SegmentationConfig
 from liver_model.training.segmentation import fit_segmentation, predict_maps
 from liver_model.training.synthetic_examples import add_synthetic_examples
@@ -150,8 +150,22 @@ def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
     would flatter the models on small lesions. ``outline_threshold`` is the tumour probability
     drawn as tumour (the app's 0.5 unless a study sweeps it).
     """
+    return agreement_at_thresholds(data, size, liver_p, tumour_p, boxes,
+                                   [outline_threshold])[outline_threshold]
+
+
+def agreement_at_thresholds(data: CVData, size: int, liver_p: np.ndarray, tumour_p: np.ndarray,
+                            boxes: np.ndarray, outline_thresholds: Sequence[float],
+                            ) -> dict[float, dict[str, Any]]:
+    """:func:`full_resolution_agreement` at each of ``outline_thresholds``, in one pass.
+
+    Why one pass: reading each tumour slice and its reference mask at full resolution is most
+    of the cost (~40 s per pass over 516 slices), and a threshold sweep needs them only once.
+    """
     frame = data.frame
-    liver_dice, tumour_dice, hits = [], [], []
+    liver_dice: list[float | None] = []
+    tumour_dice: dict[float, list[float | None]] = {t: [] for t in outline_thresholds}
+    hits: dict[float, list[LesionHit]] = {t: [] for t in outline_thresholds}
     for row in np.flatnonzero(data.labels == 1):
         record = frame.iloc[row]
         ct = load_row_slice(record["path"], record.get("slice_index"))
@@ -160,21 +174,23 @@ def full_resolution_agreement(data: CVData, size: int, liver_p: np.ndarray,
         maps = maps_on_slice("cv", prepare(ct, size, box), tumour_p[row].astype(np.float32),
                              liver_p[row].astype(np.float32))
         liver_dice.append(dice(maps.liver_mask(), reference.liver))
-        outline = maps.tumour_mask(outline_threshold)
-        tumour_dice.append(dice(outline, reference.tumour))
-        hits += lesion_hits(outline, reference.tumour, ct.spacing_mm)
+        for threshold in outline_thresholds:
+            outline = maps.tumour_mask(threshold)
+            tumour_dice[threshold].append(dice(outline, reference.tumour))
+            hits[threshold] += lesion_hits(outline, reference.tumour, ct.spacing_mm)
 
     def summary(values: list[float | None]) -> dict[str, float | int]:
         v = np.asarray([x for x in values if x is not None])
         return {"n_slices": int(v.size), "mean": float(v.mean()), "median": float(np.median(v)),
                 "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75))}
 
-    return {"liver_dice_on_tumour_slices": summary(liver_dice),
-            "tumour_dice_on_tumour_slices": summary(tumour_dice),
-            "lesion_detection": {"n_lesions": len(hits), **detection_by_size(hits)},
-            "note": f"full-resolution reference masks; predicted masks = probability >= "
-                    f"{outline_threshold:g}, "
-                    "tumour gated by the dilated predicted liver (as drawn in the app)"}
+    return {t: {"liver_dice_on_tumour_slices": summary(liver_dice),
+                "tumour_dice_on_tumour_slices": summary(tumour_dice[t]),
+                "lesion_detection": {"n_lesions": len(hits[t]), **detection_by_size(hits[t])},
+                "note": f"full-resolution reference masks; predicted masks = probability >= "
+                        f"{t:g}, "
+                        "tumour gated by the dilated predicted liver (as drawn in the app)"}
+            for t in outline_thresholds}
 
 
 def cross_fitted_operating_point(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> dict[str, float]:

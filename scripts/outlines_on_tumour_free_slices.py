@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from liver_model.crossval import full_resolution_agreement  # noqa: E402
+from liver_model.crossval import agreement_at_thresholds  # noqa: E402
 from liver_model.cv_data import CVData, load_cv_data  # noqa: E402
 from liver_model.cv_work_dir import finished_predictions, out_of_fold_maps  # noqa: E402
 from liver_model.segmentation import MASK_THRESHOLD  # noqa: E402
@@ -60,13 +60,17 @@ def tumour_free_maps(work_dir: Path, labels: np.ndarray) -> list[np.ndarray]:
     return maps
 
 
-def lesions_line(data: CVData, size: int, liver: np.ndarray, tumour: np.ndarray, threshold: float) -> str:
-    """Lesions the outline at ``threshold`` touches, per size bucket, and the median tumour Dice."""
-    agreement = full_resolution_agreement(data, size, liver, tumour, data.boxes, threshold)
-    buckets = agreement["lesion_detection"]["pixels"]
-    found = ", ".join(f"{name} {b['detected']}/{b['lesions']}" for name, b in buckets.items())
-    return (f"lesions found {found}; tumour Dice median "
-            f"{agreement['tumour_dice_on_tumour_slices']['median']:.2f}")
+def lesions_lines(data: CVData, size: int, liver: np.ndarray, tumour: np.ndarray,
+                  thresholds: Sequence[float]) -> dict[float, str]:
+    """Per threshold: lesions the outline touches, per size bucket, and the median tumour Dice."""
+    lines = {}
+    for threshold, agreement in agreement_at_thresholds(data, size, liver, tumour, data.boxes,
+                                                        thresholds).items():
+        buckets = agreement["lesion_detection"]["pixels"]
+        found = ", ".join(f"{name} {b['detected']}/{b['lesions']}" for name, b in buckets.items())
+        lines[threshold] = (f"lesions found {found}; tumour Dice median "
+                            f"{agreement['tumour_dice_on_tumour_slices']['median']:.2f}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,14 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_cv_data(args.manifest, size) if args.manifest else None
     for work in args.work_dirs:
         maps = tumour_free_maps(work, labels)
-        _, liver, tumour = out_of_fold_maps(work, len(labels)) if data is not None else (None, None, None)
+        lesions = {}
+        if data is not None:
+            _, liver, tumour = out_of_fold_maps(work, len(labels))
+            lesions = lesions_lines(data, size, liver, tumour, args.thresholds)
         for threshold in args.thresholds:
             count = outline_count(maps, threshold)
             line = (f"{work} at {threshold:g}: outline on {count.outlined} of {count.slices} "
                     f"tumour-free slices ({count.outlined / max(count.slices, 1):.0%}), "
                     f"mean {count.mean_cells:.1f} map cells")
-            if data is not None:
-                line += "; " + lesions_line(data, size, liver, tumour, threshold)
+            if threshold in lesions:
+                line += "; " + lesions[threshold]
             print(line, flush=True)
     return 0
 
