@@ -98,13 +98,15 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
 
 
 def describe_locator(locator_dir: Path) -> str:
-    """The locator run in words (its architecture and recipe when its report lies in its work dir)."""
+    """The locator run in words (its architecture, input size and recipe when its report lies in
+    its work dir): two liver-view reports are only comparable when this says the same."""
     report = locator_dir / "report.json"
     if not report.is_file():
         return locator_dir.name
     locator = json.loads(report.read_text())
     config = locator.get("config", {})
-    return (f"{locator.get('architecture', '?')} ({config.get('init', '?')}, synthetic lesions "
+    size = f"{config['size']} px, " if "size" in config else ""
+    return (f"{locator.get('architecture', '?')} ({size}{config.get('init', '?')}, synthetic lesions "
             f"{config.get('synthetic_lesions', 0):g}, copy-paste {config.get('copy_paste', 0):g}, "
             f"{config.get('test_time_flips', 1)} test-time flip(s); CV work dir {locator_dir.name})")
 

@@ -29,6 +29,17 @@ def view_of(report: Mapping[str, Any]) -> tuple[str, str]:
     return str(report.get("architecture")), str((report.get("config") or {}).get("view", "body"))
 
 
+def changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """What report ``b``'s run changed from ``a``'s: its recipe settings and, for a liver view,
+    the locator that placed the held-out boxes (not a training setting, but it moves the
+    result: a difference between two liver views with different locators is partly the
+    locator's)."""
+    changed = changed_settings(a.get("config") or {}, b.get("config") or {})
+    if a.get("locator") != b.get("locator"):
+        changed.append(f"locator: {a.get('locator')!r} -> {b.get('locator')!r}")
+    return changed
+
+
 def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
                          ablations: Mapping[str, Mapping[str, Any]], *,
                          resamples: int = BOOTSTRAP_RESAMPLES) -> list[dict[str, Any]]:
@@ -53,16 +64,15 @@ def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
             rows.append({"recipe": name, "compared_with": None,
                          "reason": "no shipped model of this architecture and view"})
             continue
-        baseline = min(candidates, key=lambda k: (
-            len(changed_settings(candidates[k].get("config") or {}, report.get("config") or {})),
-            k != current[view_of(report)]))
+        baseline = min(candidates, key=lambda k: (len(changes(candidates[k], report)),
+                                                  k != current[view_of(report)]))
         row: dict[str, Any] = {"recipe": name, "compared_with": baseline}
         try:
             result = compare_reports(candidates[baseline], report, resamples=resamples)
         except ReportMismatch as err:
             rows.append({**row, "reason": str(err)})
             continue
-        rows.append({**row, "changed": changed_settings(result["a_config"], result["b_config"]),
+        rows.append({**row, "changed": changes(candidates[baseline], report),
                      "n_patients": result["n_patients"], "pooled": result["pooled"],
                      "per_fold_roc_auc": result["per_fold_roc_auc"]})
     return rows

@@ -156,7 +156,7 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     liver_report = json.loads(liver_out.read_text())
     assert liver_report["config"]["view"] == "liver"
     assert (liver_report["config"]["zoom_jitter"], liver_report["config"]["window_jitter"]) == (0.1, 0.05)
-    assert liver_report["locator"] == ("mobilenet_v3_small_unet (scratch, synthetic lesions 0, copy-paste 0, "
+    assert liver_report["locator"] == ("mobilenet_v3_small_unet (64 px, scratch, synthetic lesions 0, copy-paste 0, "
                                        "4 test-time flip(s); CV work dir work)")
     assert liver_report["folds"] == report["folds"]
     coverage = liver_report["view_coverage"]
