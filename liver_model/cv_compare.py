@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS, patient_resamples
 from liver_model.errors import ReportMismatch
+from liver_model.training.recipe import changed_settings
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,24 @@ def per_fold_auc(pair: PairedSlices) -> dict[int, dict[str, float | None]]:
     return out
 
 
+def what_changed(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """What report ``b``'s run changed from ``a``'s: its recipe settings and, for a liver view,
+    the locator that placed the held-out boxes (not a training setting, but it moves the
+    result: a difference between two liver views with different locators is partly the
+    locator's)."""
+    changed = changed_settings(a.get("config") or {}, b.get("config") or {})
+    if a.get("locator") != b.get("locator"):
+        changed.append(f"locator: {a.get('locator')!r} -> {b.get('locator')!r}")
+    return changed
+
+
 def compare_reports(report_a: Mapping[str, Any], report_b: Mapping[str, Any], *,
                     resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
     """Everything ``cv-compare`` prints, as one JSON-ready dictionary."""
     pair = align(report_a, report_b)
     return {
         "a_config": report_a.get("config"), "b_config": report_b.get("config"),
+        "changed": what_changed(report_a, report_b),
         "n_slices": int(pair.y.size), "n_patients": int(np.unique(pair.patients).size),
         "pooled": paired_difference(pair, resamples=resamples),
         "per_fold_roc_auc": per_fold_auc(pair),

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from liver_model.cv_compare import compare_reports
+from liver_model.cv_compare import compare_reports, what_changed
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
-from liver_model.training.recipe import changed_settings
 
 COMPARISON_FILE = "recipe_comparison.json"
 
@@ -27,17 +26,6 @@ COMPARISON_FILE = "recipe_comparison.json"
 def view_of(report: Mapping[str, Any]) -> tuple[str, str]:
     """(architecture, view): a recipe is compared with the shipped report that shares both."""
     return str(report.get("architecture")), str((report.get("config") or {}).get("view", "body"))
-
-
-def changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """What report ``b``'s run changed from ``a``'s: its recipe settings and, for a liver view,
-    the locator that placed the held-out boxes (not a training setting, but it moves the
-    result: a difference between two liver views with different locators is partly the
-    locator's)."""
-    changed = changed_settings(a.get("config") or {}, b.get("config") or {})
-    if a.get("locator") != b.get("locator"):
-        changed.append(f"locator: {a.get('locator')!r} -> {b.get('locator')!r}")
-    return changed
 
 
 def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
@@ -64,7 +52,7 @@ def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
             rows.append({"recipe": name, "compared_with": None,
                          "reason": "no shipped model of this architecture and view"})
             continue
-        baseline = min(candidates, key=lambda k: (len(changes(candidates[k], report)),
+        baseline = min(candidates, key=lambda k: (len(what_changed(candidates[k], report)),
                                                   k != current[view_of(report)]))
         row: dict[str, Any] = {"recipe": name, "compared_with": baseline}
         try:
@@ -72,7 +60,7 @@ def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],
         except ReportMismatch as err:
             rows.append({**row, "reason": str(err)})
             continue
-        rows.append({**row, "changed": changes(candidates[baseline], report),
+        rows.append({**row, "changed": result["changed"],
                      "n_patients": result["n_patients"], "pooled": result["pooled"],
                      "per_fold_roc_auc": result["per_fold_roc_auc"]})
     return rows

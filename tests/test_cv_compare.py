@@ -93,3 +93,19 @@ def test_a_setting_an_older_report_lacks_reads_as_its_default(tmp_path: Path,
     path.write_text(json.dumps({**newer, "config": {**newer["config"], "synthetic_contrast_min_hu": 5.0}}))
     assert main(["cv-compare", str(older_path), str(path)]) == 0
     assert "synthetic_contrast_min_hu: 20.0 -> 5.0" in capsys.readouterr().out
+
+
+def test_a_liver_view_seen_through_another_locator_says_so(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """Same recipe, boxes placed by another locator run: not "the same config" - the held-out
+    inputs differ, and the printed line says by which locator."""
+    liver_path = REPORT.with_name("cv_efficientnet_lite0_unet_liver.json")
+    liver = json.loads(liver_path.read_text())
+    relocated = {**copy.deepcopy(liver), "locator": "another body-view run"}
+    assert compare_reports(liver, copy.deepcopy(liver), resamples=20)["changed"] == []
+    assert compare_reports(liver, relocated, resamples=20)["changed"] == [
+        f"locator: {liver['locator']!r} -> 'another body-view run'"]
+    path = tmp_path / "relocated.json"
+    path.write_text(json.dumps(relocated))
+    assert main(["cv-compare", str(liver_path), str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("-> 'another body-view run'")

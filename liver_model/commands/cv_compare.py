@@ -12,7 +12,6 @@ from pathlib import Path
 from liver_model.cv_compare import compare_reports
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
-from liver_model.training.recipe import changed_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             raise ReportMismatch(f"cannot read the cv report {path}: {err}") from err
     result = compare_reports(reports[0], reports[1], resamples=args.resamples)
     print(f"{result['n_slices']} slices of {result['n_patients']} patients, same folds; "
-          f"B differs from A in {', '.join(changed_settings(result['a_config'], result['b_config'])) or 'none (same config)'}")
+          f"B differs from A in {', '.join(result['changed']) or 'none (same config)'}")
     print(f"{'metric':36s} {'A':>7s} {'B':>7s} {'B-A':>7s}  95 % CI (paired, patients)  P(B>A)")
     for name, row in result["pooled"].items():
         print(f"{name:36s} {row['a']:7.3f} {row['b']:7.3f} {row['difference']:+7.3f}  "
