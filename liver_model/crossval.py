@@ -31,7 +31,7 @@ from liver_model.cv_work_dir import predictions_file, weights_file
 from liver_model.evaluation import load_row_slice
 from liver_model.masks import load_label_mask
 from liver_model.paths import SPLITS_DIR
-from liver_model.preprocessing import prepare
+from liver_model.preprocessing import LIVER_VIEW_VERSION, prepare
 from liver_model.registry import ArchSpec
 from liver_model.segmentation import MASK_THRESHOLD, maps_on_slice
 from liver_model.segmentation_metrics import LesionHit, dice, detection_by_size, lesion_hits
@@ -308,6 +308,8 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
         "manifests": list(data.manifests),
         "n_folds": n_folds, "fold_seed": fold_seed,
         "locator": None if locator_dir is None else describe_locator(Path(locator_dir)),
+        # How the locator's map became a box (reports written before the field ran version 1).
+        "liver_view_version": None if locator_dir is None else LIVER_VIEW_VERSION,
         "view_coverage": view_coverage(data, boxes),
         "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
         "n_slices": n, "n_tumour_slices": int(data.labels.sum()),

@@ -22,7 +22,7 @@ from liver_model.evaluation import load_row_slice
 from liver_model.liver_view import prepare_liver_view
 from liver_model.manifest import dataset_name
 from liver_model.masks import load_label_mask
-from liver_model.preprocessing import PreparedSlice
+from liver_model.preprocessing import LIVER_VIEW_VERSION, PreparedSlice
 from liver_model.training.cache import load_or_build_cache
 
 Log = Callable[[str], None]
@@ -65,12 +65,16 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
     The box comes from the locator's out-of-fold liver map (``locator_dir/fold<k>.npz`` of a
     body-view run on the same folds: checked, since a locator that saw a patient would leak);
     slices where it finds too little liver keep the body crop. Cached in
-    ``out_dir/located_views.npz``.
+    ``out_dir/located_views.npz``, for this locator and :data:`LIVER_VIEW_VERSION` only: a work
+    dir re-run with another locator or box rule must not be scored on the old boxes.
     """
     path = out_dir / "located_views.npz"
+    made_by = f"{Path(locator_dir).resolve()} (liver view version {LIVER_VIEW_VERSION})"
     if path.is_file():
         with np.load(path) as stored:
-            return stored["images"], stored["boxes"]
+            if "made_by" in stored and str(stored["made_by"]) == made_by:
+                return stored["images"], stored["boxes"]
+        log(f"located views in {path.name} came from another locator or box rule: locating again")
     liver_maps: list[np.ndarray | None] = [None] * len(data.frame)
     for fold in np.unique(fold_of_row):
         fold_file = predictions_file(locator_dir, fold)
@@ -93,7 +97,7 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
         images[row] = np.rint(view.tensor).astype(np.uint8)
         boxes[row] = view.crop_box
     log(f"located liver views of {len(boxes)} slices (locator {locator_dir})")
-    np.savez(path, images=images, boxes=boxes)
+    np.savez(path, images=images, boxes=boxes, made_by=np.str_(made_by))
     return images, boxes
 
 

@@ -56,8 +56,10 @@ LIVER_MAX_ZOOM = 3.0
 liver dome, a few cm wide, would otherwise fill the input with a handful of blurry pixels."""
 MIN_LIVER_FRACTION = 0.002
 """Less liver than this share of the slice (about 500 px of 512 x 512) gets no liver view."""
-LIVER_VIEW_VERSION = 1
-"""Recorded in the card of a liver-view model: bump when :func:`liver_view_box` changes."""
+LIVER_VIEW_VERSION = 2
+"""Recorded in the card of a liver-view model: bump when :func:`liver_view_box` or the way a
+locator's map becomes a box (:mod:`liver_model.liver_view`) changes. 2: the box surrounds the
+located liver's largest region only."""
 
 Box = tuple[int, int, int, int]
 SliceLike = Union[CTSlice, np.ndarray]

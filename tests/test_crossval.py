@@ -16,6 +16,7 @@ from liver_model.crossval import patient_folds
 from liver_model.cv_data import CVData, located_views
 from liver_model.evaluation import load_row_slice
 from liver_model.manifest import read_manifest
+from liver_model.preprocessing import LIVER_VIEW_VERSION
 from liver_model.segmentation_metrics import detection_by_size, dice, lesion_hits
 from liver_model.zoo import DEFAULT_MODELS_DIR, load_model
 
@@ -177,11 +178,15 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     # --recalibrate: the same recipe re-scored with flips gives the shipped model the new
     # calibration, threshold and flips without training; another recipe is refused.
     weights_before = (shipped / "liver_view" / "model.weights.h5").read_bytes()
+    card_file = shipped / "liver_view" / "card.json"
+    card_file.write_text(json.dumps({**json.loads(card_file.read_text()),
+                                     "preprocessing": "an older box rule (version 1)"}))
     assert main(liver_argv[:-4] + ["--test-time-flips", "4", "--recalibrate",
                                    str(shipped / "liver_view")]) == 0
     recalibrated = load_model("liver_view", shipped)
     liver_flipped = json.loads(liver_out.read_text())
     assert recalibrated.card.test_time_flips == 4
+    assert f"(version {LIVER_VIEW_VERSION})" in recalibrated.card.preprocessing  # the rule it now runs
     assert recalibrated.card.threshold == liver_flipped["shipping_calibration"]["threshold_p"]
     assert recalibrated.platt == pytest.approx((liver_flipped["shipping_calibration"]["slope"],
                                                 liver_flipped["shipping_calibration"]["intercept"]),
@@ -190,10 +195,20 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: P
     assert "Test-time flips" in (shipped / "liver_view" / "MODEL_CARD.md").read_text()
     # Held-out inputs that changed (a re-located view) are predicted again, not read back.
     with np.load(liver_work / "located_views.npz") as located:
-        moved = {"images": np.roll(located["images"], 3, axis=2), "boxes": located["boxes"]}
+        moved = {"images": np.roll(located["images"], 3, axis=2), "boxes": located["boxes"],
+                 "made_by": located["made_by"]}
     np.savez(liver_work / "located_views.npz", **moved)
     assert main(liver_argv[:-4] + ["--test-time-flips", "4"]) == 0
     assert (liver_work / "progress.log").read_text().count("new held-out inputs") == 2
+    # Views located by another locator (or box rule) are not trusted: located again, and the
+    # folds predicted on the moved views are predicted again on the real ones.
+    np.savez(liver_work / "located_views.npz", **{**moved, "made_by": np.str_("another locator")})
+    assert main(liver_argv[:-4] + ["--test-time-flips", "4"]) == 0
+    log = (liver_work / "progress.log").read_text()
+    assert log.count("came from another locator or box rule") == 1
+    assert log.count("new held-out inputs") == 4
+    with np.load(liver_work / "located_views.npz") as located:
+        assert np.array_equal(np.roll(located["images"], 3, axis=2), moved["images"])
 
     other_recipe = liver_argv[:-4] + ["--tumour-weight", "3", "--recalibrate", str(shipped / "liver_view")]
     with pytest.raises(ValueError, match="another recipe"):

@@ -105,6 +105,9 @@ def test_a_liver_view_seen_through_another_locator_says_so(tmp_path: Path,
     assert compare_reports(liver, copy.deepcopy(liver), resamples=20)["changed"] == []
     assert compare_reports(liver, relocated, resamples=20)["changed"] == [
         f"locator: {liver['locator']!r} -> 'another body-view run'"]
+    reboxed = {**copy.deepcopy(liver), "liver_view_version": 7}
+    assert compare_reports(liver, reboxed, resamples=20)["changed"] == [
+        f"liver-view box rule: version {liver.get('liver_view_version') or 1} -> 7"]
     path = tmp_path / "relocated.json"
     path.write_text(json.dumps(relocated))
     assert main(["cv-compare", str(liver_path), str(path)]) == 0

@@ -1,6 +1,7 @@
 """The one preprocessing path: body crop keeps the liver, maps back and forth consistently."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from liver_model.io import load_slice
 from liver_model.manifest import read_manifest
 from liver_model.masks import load_label_mask
-from liver_model.liver_view import box_from_liver_map
+from liver_model.liver_view import box_from_liver_map, located_liver
 from liver_model.preprocessing import (DEFAULT_INPUT_SIZE, LIVER_MAX_ZOOM, body_crop_box,
                                        liver_view_box, prepare, prepare_batch)
 
@@ -123,6 +124,13 @@ def test_liver_box_from_a_located_map_matches_the_reference_box(liver_rows):
     cell = (body.crop_box[2] - body.crop_box[0]) / 96
     assert np.abs(np.subtract(located, reference)).max() <= 3 * cell, (located, reference)
     assert box_from_liver_map(np.zeros((96, 96), np.float32), body) is None
+    # A smaller liver-like blob elsewhere (a renal mass, the spleen) does not stretch the box.
+    stray = small.copy()
+    stray[80:88, 80:88] = 1.0
+    assert not small[80:88, 80:88].any()
+    assert box_from_liver_map(stray, body) == located
+    assert located_liver(stray, body).sum() == located_liver(small, body).sum()
+    assert liver_view_box(body.to_slice(cv2.resize(stray, (192, 192))) >= 0.5, body.crop_box) != located
 
 
 def test_a_crop_box_must_be_a_square():

@@ -90,11 +90,21 @@ def check_same_recipe(shipped: dict[str, Any], config: dict[str, Any]) -> None:
                          f"({', '.join(differing)} differ): ship it with --ship instead")
 
 
+def liver_view_preprocessing(locator: str | None) -> str:
+    """A liver-view card's preprocessing in words, with the box rule's version: the card of a
+    model whose boxes are now placed by a newer rule says so after :func:`recalibrate`."""
+    return ("liver_model.liver_view.prepare_liver_view (version "
+            f"{LIVER_VIEW_VERSION}): the square around the largest liver region that `{locator}` "
+            "predicts (15 % margin, at most 3x closer than the body crop; the body crop where it "
+            "finds too little liver), then prepare(): area resize, float32 RGB 0..255")
+
+
 def recalibrate(model_dir: Path, recipe: dict[str, Any], report: dict[str, Any],
                 report_path: str, log=lambda line: print(line, flush=True)) -> ModelCard:
-    """Give the shipped model in ``model_dir`` this CV's calibration, threshold and test-time flips.
+    """Give the shipped model in ``model_dir`` this CV's calibration, threshold and test-time flips
+    (and a liver view the current box rule's description).
 
-    Why no retraining: a re-scored CV (same fold weights, other ``test_time_flips``) changes the
+    Why no retraining: a re-scored CV (same fold weights, other ``test_time_flips`` or boxes) changes the
     out-of-fold scores the Platt unit and threshold are fitted on, not the trained weights. Only
     allowed when ``recipe`` (the shipped model's, read by :func:`shipped_recipe` before its report
     is overwritten) is this report's training recipe.
@@ -111,6 +121,7 @@ def recalibrate(model_dir: Path, recipe: dict[str, Any], report: dict[str, Any],
     card = dataclasses.replace(
         card, threshold=calibration["threshold_p"], threshold_rule=threshold_rule(summary),
         cross_validation=summary, test_time_flips=int(report["config"].get("test_time_flips", 1)),
+        **({"preprocessing": liver_view_preprocessing(card.locator)} if card.view == "liver" else {}),
         file_size_bytes=weights.stat().st_size,
         notes=re.sub(r"\(slope [-0-9.]+, intercept [-0-9.]+\)",
                      f"(slope {calibration['slope']:.3f}, intercept {calibration['intercept']:.3f})",
@@ -155,12 +166,7 @@ def ship(spec: ArchSpec, data: CVData, config: SegmentationConfig, report: dict[
         cam_layer=spec.cam_layer, is_transformer=spec.is_transformer,
         preprocessing_version=PREPROCESSING_VERSION,
         view=config.view, locator=locator if config.view == "liver" else None,
-        **({"preprocessing": (
-            "liver_model.liver_view.prepare_liver_view (version "
-            f"{LIVER_VIEW_VERSION}): the square around the liver that `{locator}` predicts "
-            "(15 % margin, at most 3x closer than the body crop; the body crop where it finds "
-            "too little liver), then prepare(): area resize, float32 RGB 0..255")}
-           if config.view == "liver" else {}),
+        **({"preprocessing": liver_view_preprocessing(locator)} if config.view == "liver" else {}),
         file_size_bytes=weights.stat().st_size, weights_dtype=weights_dtype,
         training_data={"manifests": list(data.manifests), "split": "every patient (see CV)",
                        "all": {"slices": int(len(data.labels)),
