@@ -22,7 +22,7 @@ LOCATOR_THRESHOLD = 0.5
 """Liver probability of the locator above which a pixel counts as liver for the box."""
 
 
-def located_liver(liver_map: np.ndarray, body: PreparedSlice) -> np.ndarray:
+def located_liver(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool = True) -> np.ndarray:
     """The liver a locator found, as a boolean mask on the slice: its (m, m) liver probability
     map on ``body`` (the locator's own body crop, whose box places the map) at
     :data:`LOCATOR_THRESHOLD`, largest 8-connected region only.
@@ -31,13 +31,15 @@ def located_liver(liver_map: np.ndarray, body: PreparedSlice) -> np.ndarray:
     against the liver, the spleen) stretched the square around it, and the liver view, trained
     on squares around the reference liver, then saw the liver smaller than it learned it. Kept
     whole, 10 % of the 256 px locator's boxes were >= 1.39x the reference box's area; the
-    largest region alone brings that to 1.03x (README, "The liver view behind the 256 px locator").
+    largest region alone brings that to 1.03x (README, "The liver view behind the 256 px locator";
+    ``scripts/located_box_agreement.py``). ``largest_only=False`` keeps every region (the rule
+    of liver view version 1), for that comparison.
     """
     full = cv2.resize(np.asarray(liver_map, np.float32), (body.size, body.size),
                       interpolation=cv2.INTER_LINEAR)
     mask = (body.to_slice(full) >= LOCATOR_THRESHOLD).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 2:  # background and at most one region
+    if count <= 2 or not largest_only:  # background and at most one region
         return mask.astype(bool)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
