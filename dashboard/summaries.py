@@ -33,8 +33,9 @@ def view_note(card: Any) -> str | None:
     """
     if getattr(card, "view", "body") != "liver":
         return None
-    return (f"Sees the liver only: the square around the liver that {card.locator} outlines, "
-            "about 1.8x closer than the body crop (the whole body crop where it finds no liver).")
+    return (f"Sees the liver only: the square around the largest liver region that "
+            f"{card.locator} outlines, about 1.8x closer than the body crop (the whole body crop "
+            "where it finds no liver; a lesion in a separate part of the liver can fall outside).")
 
 
 def ensemble_sentence(card: Any) -> str:

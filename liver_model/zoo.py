@@ -61,9 +61,9 @@ class ModelCard(CardRecord):
     preprocessing_version: int = 1
     """``PREPROCESSING_VERSION`` the model was trained with; cards older than the field are 1."""
     view: str = "body"
-    """"body": prepare's body crop. "liver": the square around the liver that :attr:`locator`
-    finds (:mod:`liver_model.liver_view`); the model was trained on boxes around the reference
-    liver."""
+    """"body": prepare's body crop. "liver": the square around the largest liver region that
+    :attr:`locator` finds (:mod:`liver_model.liver_view`); the model was trained on boxes around
+    the reference liver."""
     locator: str | None = None
     """model_id of the body-view segmentation model whose liver map places a liver-view model's
     box; it must be shipped beside it."""
