@@ -45,6 +45,12 @@ class CVData:
     def labels(self) -> np.ndarray:
         return self.frame["y"].to_numpy(np.int64)
 
+    def prepared_body(self, row: int, slice_shape: tuple[int, int]) -> PreparedSlice:
+        """Row ``row``'s cached body crop as the :class:`PreparedSlice` a locator saw, so its
+        (m, m) liver map can be placed back on the slice (of ``slice_shape``)."""
+        return PreparedSlice(tensor=self.images[row].astype(np.float32),
+                             crop_box=tuple(int(v) for v in self.boxes[row]), slice_shape=slice_shape)
+
 
 def load_cv_data(manifests: Sequence[Path], size: int, view: str = "body") -> CVData:
     """Read (from the prepared-slice cache) and concatenate ``manifests`` at ``size`` px."""
@@ -90,10 +96,8 @@ def located_views(data: CVData, locator_dir: Path, fold_of_row: np.ndarray, size
     boxes = np.empty((len(data.frame), 4), np.int32)
     for row, record in enumerate(data.frame.itertuples()):
         ct = load_row_slice(record.path, getattr(record, "slice_index", None))
-        body = PreparedSlice(tensor=data.images[row].astype(np.float32),
-                             crop_box=tuple(int(v) for v in data.boxes[row]),
-                             slice_shape=ct.rgb.shape[:2])
-        view = prepare_liver_view(ct, size, liver_maps[row].astype(np.float32), body)
+        view = prepare_liver_view(ct, size, liver_maps[row].astype(np.float32),
+                                  data.prepared_body(row, ct.rgb.shape[:2]))
         images[row] = np.rint(view.tensor).astype(np.uint8)
         boxes[row] = view.crop_box
     log(f"located liver views of {len(boxes)} slices (locator {locator_dir})")

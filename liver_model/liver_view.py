@@ -44,9 +44,10 @@ def located_liver(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
-def box_from_liver_map(liver_map: np.ndarray, body: PreparedSlice) -> Box | None:
+def box_from_liver_map(liver_map: np.ndarray, body: PreparedSlice,
+                       largest_only: bool = True) -> Box | None:
     """Liver-view box around :func:`located_liver`, or None where it found too little liver."""
-    return liver_view_box(located_liver(liver_map, body), body.crop_box)
+    return liver_view_box(located_liver(liver_map, body, largest_only), body.crop_box)
 
 
 def prepare_liver_view(ct: SliceLike, size: int, liver_map: np.ndarray,

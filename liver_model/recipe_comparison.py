@@ -4,9 +4,10 @@ Why: the reports of recipes that were tried and not shipped (``assets/metrics/cv
 shipped card names) each hold a pooled AUC with a wide interval, and side by side those intervals
 overlap whatever changed. What decides whether a change helped is the *paired* difference on the
 same patients and folds (:mod:`liver_model.cv_compare`), against the shipped report of the same
-architecture and view, or the formerly shipped one the ablation was measured against. A reviewer should see that table, with what each recipe changed, without
-running ``cv-compare`` a dozen times; one paired bootstrap takes seconds, so the table is written
-once to ``assets/metrics/recipe_comparison.json`` (``python -m liver_model recipe-comparison``)
+architecture and view, or the formerly shipped one the ablation was measured against. A
+reviewer should see that table, with what each recipe changed, without running ``cv-compare``
+a dozen times; one paired bootstrap takes seconds, so the table is written once to
+``assets/metrics/recipe_comparison.json`` (``python -m liver_model recipe-comparison``)
 and the app only reads it.
 """
 from __future__ import annotations

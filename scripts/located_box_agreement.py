@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from liver_model.cv_data import CVData, load_cv_data  # noqa: E402
 from liver_model.cv_work_dir import out_of_fold_maps  # noqa: E402
 from liver_model.evaluation import load_row_slice  # noqa: E402
-from liver_model.liver_view import located_liver  # noqa: E402
-from liver_model.preprocessing import PreparedSlice, liver_view_box  # noqa: E402
+from liver_model.liver_view import box_from_liver_map  # noqa: E402
 
 SIZE = 192
 """Side the body crops are read at: the map is drawn back onto the slice, so any size serves."""
@@ -80,11 +79,8 @@ def located_boxes(data: CVData, liver_maps: np.ndarray, slice_shapes: Sequence[t
     """Every slice's liver-view box from its locator map (the body crop where it finds none)."""
     boxes = np.array(data.boxes, copy=True)
     for row, liver_map in enumerate(liver_maps):
-        body = PreparedSlice(tensor=data.images[row].astype(np.float32),
-                             crop_box=tuple(int(v) for v in data.boxes[row]),
-                             slice_shape=slice_shapes[row])
-        box = liver_view_box(located_liver(liver_map.astype(np.float32), body, largest_only),
-                             body.crop_box)
+        box = box_from_liver_map(liver_map.astype(np.float32),
+                                 data.prepared_body(row, slice_shapes[row]), largest_only)
         if box is not None:
             boxes[row] = box
     return boxes

@@ -104,8 +104,9 @@ def recalibrate(model_dir: Path, recipe: dict[str, Any], report: dict[str, Any],
     """Give the shipped model in ``model_dir`` this CV's calibration, threshold and test-time flips
     (and a liver view the current box rule's description).
 
-    Why no retraining: a re-scored CV (same fold weights, other ``test_time_flips`` or boxes) changes the
-    out-of-fold scores the Platt unit and threshold are fitted on, not the trained weights. Only
+    Why no retraining: a re-scored CV (same fold weights, other ``test_time_flips`` or boxes)
+    changes the out-of-fold scores the Platt unit and threshold are fitted on, not the trained
+    weights. Only
     allowed when ``recipe`` (the shipped model's, read by :func:`shipped_recipe` before its report
     is overwritten) is this report's training recipe.
     """
