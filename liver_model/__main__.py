@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recipe-comparison": ("liver_model.commands.recipe_comparison", "Every ablation CV report against the shipped recipe it changes."),
     "ensemble": ("liver_model.commands.ensemble", "Cross-validate and ship the mean of shipped detectors."),
     "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
+    "import-volumes": ("liver_model.commands.import_volumes", "Labelled NIfTI volumes (LiTS, MSD) -> a dataset with a manifest."),
+    "download-msd-liver": ("liver_model.commands.download_msd_liver", "Fetch and unpack MSD Task03_Liver (needs internet)."),
 }
 
 

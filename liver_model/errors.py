@@ -61,3 +61,12 @@ class SynthesisError(LiverLensError):
 
 class ReportMismatch(LiverLensError):
     """Two cross-validation reports cannot be compared slice by slice (other slices or folds)."""
+
+
+class DatasetImportError(LiverLensError):
+    """Volumes given to the dataset importer cannot become a manifest (unreadable, mismatched
+    CT and labels, unknown names, or patient ids that do not name the same patients)."""
+
+
+class DownloadError(LiverLensError):
+    """A public dataset could not be fetched or failed its checksum."""
