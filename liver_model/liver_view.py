@@ -22,7 +22,8 @@ LOCATOR_THRESHOLD = 0.5
 """Liver probability of the locator above which a pixel counts as liver for the box."""
 
 
-def located_liver(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool = True) -> np.ndarray:
+def located_liver(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool = True,
+                  threshold: float = LOCATOR_THRESHOLD) -> np.ndarray:
     """The liver a locator found, as a boolean mask on the slice: its (m, m) liver probability
     map on ``body`` (the locator's own body crop, whose box places the map) at
     :data:`LOCATOR_THRESHOLD`, largest 8-connected region only.
@@ -33,21 +34,23 @@ def located_liver(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool
     whole, 10 % of the 256 px locator's boxes were >= 1.39x the reference box's area; the
     largest region alone brings that to 1.03x (README, "The liver view behind the 256 px locator";
     ``scripts/located_box_agreement.py``). ``largest_only=False`` keeps every region (the rule
-    of liver view version 1), for that comparison.
+    of liver view version 1), for that comparison; ``threshold`` other than
+    :data:`LOCATOR_THRESHOLD` is for ``scripts/liver_view_box_headroom.py`` (lower thresholds
+    agree better with the reference box but rank slices no better).
     """
     full = cv2.resize(np.asarray(liver_map, np.float32), (body.size, body.size),
                       interpolation=cv2.INTER_LINEAR)
-    mask = (body.to_slice(full) >= LOCATOR_THRESHOLD).astype(np.uint8)
+    mask = (body.to_slice(full) >= threshold).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 2 or not largest_only:  # background and at most one region
         return mask.astype(bool)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
-def box_from_liver_map(liver_map: np.ndarray, body: PreparedSlice,
-                       largest_only: bool = True) -> Box | None:
+def box_from_liver_map(liver_map: np.ndarray, body: PreparedSlice, largest_only: bool = True,
+                       threshold: float = LOCATOR_THRESHOLD) -> Box | None:
     """Liver-view box around :func:`located_liver`, or None where it found too little liver."""
-    return liver_view_box(located_liver(liver_map, body, largest_only), body.crop_box)
+    return liver_view_box(located_liver(liver_map, body, largest_only, threshold), body.crop_box)
 
 
 def prepare_liver_view(ct: SliceLike, size: int, liver_map: np.ndarray,
