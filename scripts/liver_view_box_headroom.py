@@ -12,11 +12,13 @@ on the patients its fold held out) through:
   tumour is (a tumour hanging out of the liver widens it), so it is an upper bound, not a target.
 
 and prints pooled ROC AUC [95 % CI over patients], the same without ``--leave-out`` patients,
-sensitivity at specificity 0.90 and the mean IoU with the training box, per box source.
+sensitivity at specificity 0.90 and the mean IoU with the training box, per box source (and,
+with ``--combine-with`` the body crop's report, the combined call's ROC AUC).
 
 Usage: ``python scripts/liver_view_box_headroom.py --work-dir artifacts/cv_liver_loc256
 --locator-dir artifacts/cv_body_256 --report assets/metrics/cv_efficientnet_lite0_unet_liver.json
---manifest M [--manifest M ...] [--threshold 0.5 --threshold 0.3]`` (~4 min per box source on
+--manifest M [--manifest M ...] [--threshold 0.5 --threshold 0.3]
+[--combine-with assets/metrics/cv_efficientnet_lite0_unet.json]`` (~4 min per box source on
 2 CPU cores).
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--manifest", required=True, type=Path, action="append")
     parser.add_argument("--threshold", type=float, action="append", dest="thresholds")
     parser.add_argument("--leave-out", action="append", default=["lits-034", "lits-039"])
+    parser.add_argument("--combine-with", type=Path, default=None,
+                        help="CV report of the body crop on the same folds: also print the "
+                             "combined call (mean of the two uncalibrated scores) per box source")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
     slices, config = report["slices"], report["config"]
@@ -99,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores[name][held] = predict_maps(model, images[name][held],
                                               flips=config.get("test_time_flips", 1))[0]
     kept = ~np.isin(patients, args.leave_out)
+    partner = (None if args.combine_with is None else
+               np.array([s["score"] for s in json.loads(args.combine_with.read_text())["slices"]]))
     for name, score in scores.items():
         pooled = bootstrap_over_patients(y, score, patients)
         without = bootstrap_over_patients(y[kept], score[kept], patients[kept], resamples=1)
@@ -106,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: ROC AUC {auc['value']:.3f} [{auc['ci95_low']:.3f}-{auc['ci95_high']:.3f}], "
               f"without {' and '.join(args.leave_out)} {without['roc_auc']['value']:.3f}, "
               f"sens@spec0.90 {pooled['sensitivity_at_specificity_0.90']['value']:.3f}, "
-              f"IoU with the training box {box_iou(boxes[name], boxes[TRAINING_BOX]).mean():.3f}",
-              flush=True)
+              f"IoU with the training box {box_iou(boxes[name], boxes[TRAINING_BOX]).mean():.3f}"
+              + ("" if partner is None else
+                 f", combined call {roc_auc_score(y, (score + partner) / 2):.3f}"), flush=True)
     return 0
 
 
