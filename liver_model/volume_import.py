@@ -140,6 +140,12 @@ def _read_pair(pair: VolumePair) -> tuple[object, np.ndarray]:
     return ct, labels.astype(np.uint8)
 
 
+def _hu(ct: object) -> np.ndarray:
+    """The whole CT volume in HU, read once: slicing a ``.nii.gz`` proxy slice by slice would
+    decompress the file from its start for every slice."""
+    return np.asanyarray(ct.dataobj)
+
+
 def _write_slice(ct: object, hu: np.ndarray, path: Path) -> None:
     """One axial slice as a one-slice NIfTI in HU, with the volume's affine (pixel spacing)."""
     import nibabel as nib
@@ -154,12 +160,12 @@ def import_pair(pair: VolumePair, out_dir: Path) -> list[dict[str, object]]:
     from PIL import Image
 
     ct, labels = _read_pair(pair)
+    volume = _hu(ct)
     rows = []
     for k in select_slices(labels):
         name = f"{pair.patient_id}_slice_{k}"
         image_path, mask_path = Path("images") / f"{name}.nii.gz", Path("masks") / f"{name}_label.png"
-        hu = np.asarray(ct.dataobj[:, :, k], dtype=np.float32)
-        _write_slice(ct, hu, out_dir / image_path)
+        _write_slice(ct, np.asarray(volume[:, :, k], np.float32), out_dir / image_path)
         label = labels[:, :, k]
         Image.fromarray(label, mode="L").save(out_dir / mask_path)
         tumour_pixels = int((label == TUMOUR).sum())
@@ -243,11 +249,12 @@ def compare_with_reference(pairs: Iterable[VolumePair], reference: pd.DataFrame)
         if rows.empty:
             continue
         ct, _ = _read_pair(pair)
+        volume = _hu(ct)
         for row in rows.itertuples():
             if str(row.slice_index).strip() in ("", "None") or not 0 <= int(row.slice_index) < ct.shape[2]:
                 continue
             k = int(row.slice_index)
-            ours = encode_three_window(np.asarray(ct.dataobj[:, :, k], np.float32))[..., 0]
+            ours = encode_three_window(np.asarray(volume[:, :, k], np.float32))[..., 0]
             theirs = load_row_slice(row.path, k).rgb[..., 0]
             difference = (float(np.abs(ours.astype(np.float32) - theirs).mean())
                           if ours.shape == theirs.shape else float("inf"))
