@@ -53,15 +53,16 @@ def unpaired(comparison: Mapping[str, Any]) -> list[str]:
 
 
 def noise_note(comparison: Mapping[str, Any]) -> str | None:
-    """What a reseed of a shipped recipe did, as the yardstick for every other difference;
+    """What each reseed of a shipped recipe did, as the yardstick for every other difference;
     None when no compared report differs from its shipped one by the seed alone."""
+    reseeds = []
     for row in comparison.get("rows", []):
         changed = row.get("changed") or []
         if "pooled" in row and len(changed) == 1 and changed[0].startswith("seed:"):
-            auc = row["pooled"]["roc_auc"]
             folds = [abs(v["b"] - v["a"]) for v in row["per_fold_roc_auc"].values() if v["a"] is not None]
-            return (f"Training noise: the recipe of {row['compared_with']} trained again with another "
-                    f"seed ({row['recipe']}) "
-                    f"moved ROC AUC by {_difference(auc)}, and one fold by up to {max(folds):.3f}. "
-                    "A difference of that size is not evidence that a recipe helps or hurts.")
-    return None
+            reseeds.append(f"the recipe of {row['compared_with']} ({row['recipe']}) moved ROC AUC by "
+                           f"{_difference(row['pooled']['roc_auc'])}, and one fold by up to {max(folds):.3f}")
+    if not reseeds:
+        return None
+    return ("Training noise: trained again with another seed, " + "; ".join(reseeds)
+            + ". A difference of that size is not evidence that a recipe helps or hurts.")

@@ -107,8 +107,8 @@ def test_recipe_table_sorts_by_difference_and_names_the_seed_noise() -> None:
     assert len(table) == len(paired) and list(table.columns) == recipe_view.COLUMNS
     differences = [float(v.split()[0]) for v in table["ROC AUC difference [95 % CI]"]]
     assert differences == sorted(differences, reverse=True)
-    seed = table[table["recipe"] == "efficientnet_lite0_unet_seed_43"].iloc[0]
-    assert seed["what it changes"] == "seed: 42 -> 43"
+    reseeds = table[table["what it changes"] == "seed: 42 -> 43"]
+    assert {"efficientnet_lite0_unet_seed_43", "efficientnet_lite0_unet_liver_seed_43"} <= set(reseeds["recipe"])
     note = recipe_view.noise_note(comparison)
-    assert note and seed["ROC AUC difference [95 % CI]"] in note
+    assert note and all(d in note for d in reseeds["ROC AUC difference [95 % CI]"])
     assert recipe_view.noise_note({"rows": [r for r in paired if r["changed"] != ["seed: 42 -> 43"]]}) is None
