@@ -2,6 +2,7 @@
 NIfTI pair from its shared DICOM slices (HU) and label PNGs, written only to a temp folder."""
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -120,12 +121,16 @@ def test_msd_layout_is_found_and_its_extra_files_ignored(tmp_path, lits_volume):
     task = tmp_path / "Task03_Liver"
     for folder in ("imagesTr", "labelsTr", "imagesTs"):
         (task / folder).mkdir(parents=True)
-    shutil.copy(lits_volume / "volume-34.nii", task / "imagesTr" / "liver_34.nii")
-    shutil.copy(lits_volume / "segmentation-34.nii", task / "labelsTr" / "liver_34.nii")
-    (task / "imagesTr" / "._liver_34.nii").write_bytes(b"resource fork")
+    for source, target in (("volume-34.nii", "imagesTr"), ("segmentation-34.nii", "labelsTr")):
+        with (lits_volume / source).open("rb") as raw, gzip.open(task / target / "liver_34.nii.gz", "wb") as out:
+            shutil.copyfileobj(raw, out)  # MSD ships gzipped volumes
+    (task / "imagesTr" / "._liver_34.nii.gz").write_bytes(b"resource fork")
     shutil.copy(lits_volume / "volume-34.nii", task / "imagesTs" / "liver_140.nii")
-    assert find_volume_pairs(tmp_path) == [VolumePair("lits-034", task / "imagesTr" / "liver_34.nii",
-                                                      task / "labelsTr" / "liver_34.nii")]
+    pairs = find_volume_pairs(tmp_path)
+    assert pairs == [VolumePair("lits-034", task / "imagesTr" / "liver_34.nii.gz",
+                                task / "labelsTr" / "liver_34.nii.gz")]
+    summary = import_volumes(pairs, tmp_path / "out")
+    assert summary.slices == 19 and summary.tumour_slices == 0
     assert patient_id_from_name("liver_7.nii.gz") == "lits-007"
     assert patient_id_from_name("scan.nii") is None
     with pytest.raises(DatasetImportError, match="No labelled CT volumes"):
