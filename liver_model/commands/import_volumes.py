@@ -5,9 +5,8 @@ Example: ``python -m liver_model import-volumes --source data/Task03_Liver --out
 data/msd_liver --reference ../shared/datasets/lits_windowed_jpg/manifest.csv
 --reference ../shared/datasets/ircadb_dicom_sample/manifest.csv``. Patients of a ``--reference``
 manifest are checked to be the same patients (shared slices, same pixels) before anything is
-written and, with
-``--skip-reference-patients``, left out so that no slice is counted twice when both folders are
-passed to ``cv``.
+written, and with ``--skip-reference-patients`` left out, so that no slice is counted twice when
+both folders are passed to ``cv``.
 """
 from __future__ import annotations
 
