@@ -7,8 +7,10 @@ saying where it looked: a skipped data test would let a broken data path pass CI
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +55,19 @@ def lits_manifest(datasets_dir: Path) -> Path:
 def ircadb_manifest(datasets_dir: Path) -> Path:
     """Manifest of the 24 IRCAD patient 7 DICOMs (= LiTS volume 34, no liver tumour)."""
     return datasets_dir / "ircadb_dicom_sample" / "manifest.csv"
+
+
+@pytest.fixture()
+def lits_subset(lits_manifest: Path, tmp_path: Path) -> Callable[[Callable[[pd.DataFrame], pd.DataFrame]], Path]:
+    """``write(pick)``: a manifest of the LiTS rows that ``pick(frame)`` keeps (its paths made
+    absolute, so it works from any folder), written under ``tmp_path/subset/``; returns its path."""
+    def write(pick: Callable[[pd.DataFrame], pd.DataFrame]) -> Path:
+        rows = pick(pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)).copy()
+        for column in ("path", "mask_path"):
+            rows[column] = [str(lits_manifest.parent / p) for p in rows[column]]
+        manifest = tmp_path / "subset" / "manifest.csv"
+        manifest.parent.mkdir(exist_ok=True)
+        rows.to_csv(manifest, index=False)
+        return manifest
+
+    return write

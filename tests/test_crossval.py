@@ -100,18 +100,13 @@ def test_dice_and_lesion_detection_by_size() -> None:
     assert "mm_note" in detection_by_size(lesion_hits(predicted, reference))
 
 
-def test_cv_command_runs_end_to_end_and_resumes(lits_manifest: Path, tmp_path: Path) -> None:
+def test_cv_command_runs_end_to_end_and_resumes(lits_subset, tmp_path: Path) -> None:
     """Two folds of one training step on a 4-patient subset: the report has every section, and
     a second run reads the finished folds back instead of training again."""
-    frame = pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)
     patients = ["lits-014", "lits-033", "lits-015", "lits-003"]
-    subset = (frame[frame["patient_id"].isin(patients)].groupby(["patient_id", "label"]).head(3)
-              .copy())
-    for column in ("path", "mask_path"):
-        subset[column] = [str(lits_manifest.parent / p) for p in subset[column]]
-    manifest = tmp_path / "subset" / "manifest.csv"
-    manifest.parent.mkdir()
-    subset.to_csv(manifest, index=False)
+    manifest = lits_subset(lambda frame: frame[frame["patient_id"].isin(patients)]
+                           .groupby(["patient_id", "label"]).head(3))
+    subset = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     out, work = tmp_path / "cv.json", tmp_path / "work"
     argv = ["cv", "--manifest", str(manifest), "--arch", "mobilenet_v3_small_unet", "--folds", "2",
             "--epochs", "1", "--steps-per-epoch", "1", "--size", "64", "--batch-size", "4",

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
@@ -19,13 +18,8 @@ SIZE = 96
 
 
 def test_a_locator_that_finds_the_reference_liver_gets_the_training_box_and_a_tumour_only_widens_it(
-        lits_manifest: Path, tmp_path: Path) -> None:
-    frame = pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)
-    rows = frame[frame["tumour_pixels"].astype(int) > 3000].head(4).copy()
-    for column in ("path", "mask_path"):
-        rows[column] = [str(lits_manifest.parent / p) for p in rows[column]]
-    manifest = tmp_path / "manifest.csv"
-    rows.to_csv(manifest, index=False)
+        lits_subset) -> None:
+    manifest = lits_subset(lambda frame: frame[frame["tumour_pixels"].astype(int) > 3000].head(4))
     data = load_cv_data([manifest], SIZE)
     # Locator maps that are exactly the reference liver organ, on the locator's half-size grid.
     maps = data.liver[:, ::2, ::2].astype(np.float32)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
@@ -24,15 +23,10 @@ def test_box_iou_and_area() -> None:
 
 
 def test_a_stray_region_stretches_the_box_only_under_the_every_region_rule(
-        lits_manifest: Path, tmp_path: Path, capsys) -> None:
+        lits_subset, tmp_path: Path, capsys) -> None:
     """Locator maps that are the reference liver give boxes at the reference's size; a liver-like
     blob apart from it makes the every-region box larger, and the largest-region box ignores it."""
-    frame = pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)
-    rows = frame[frame["liver_pixels"].astype(int) > 20000].head(3).copy()
-    for column in ("path", "mask_path"):
-        rows[column] = [str(lits_manifest.parent / p) for p in rows[column]]
-    manifest = tmp_path / "manifest.csv"
-    rows.to_csv(manifest, index=False)
+    manifest = lits_subset(lambda frame: frame[frame["liver_pixels"].astype(int) > 20000].head(3))
     data = load_cv_data([manifest], SIZE)
     liver = (data.liver > 0).astype(np.float16)
     stray = liver.copy()
@@ -40,10 +34,11 @@ def test_a_stray_region_stretches_the_box_only_under_the_every_region_rule(
     assert not liver[:, SIZE - 30:SIZE - 20, SIZE - 30:SIZE - 20].any()
     work = tmp_path / "work"
     work.mkdir()
-    np.savez(work / "fold0.npz", index=np.arange(len(rows)), score=np.zeros(len(rows)), liver=stray,
+    n = len(data.frame)
+    np.savez(work / "fold0.npz", index=np.arange(n), score=np.zeros(n), liver=stray,
              tumour=np.zeros_like(stray))
     report = tmp_path / "report.json"
-    report.write_text(json.dumps({"slices": [{"y": 0}] * len(rows)}))
+    report.write_text(json.dumps({"slices": [{"y": 0}] * n}))
     assert main(["--report", str(report), "--manifest", str(manifest), str(work)]) == 0
     every, largest = capsys.readouterr().out.splitlines()
     assert "(every located region): 3 slices" in every and "(largest region): 3 slices" in largest

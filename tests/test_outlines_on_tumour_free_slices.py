@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
@@ -39,22 +38,19 @@ def test_only_tumour_free_slices_of_each_fold_are_read(tmp_path: Path, capsys) -
     assert "outline on 2 of 3 tumour-free slices (67%)" in capsys.readouterr().out
 
 
-def test_lesions_found_fall_as_the_outline_threshold_rises(lits_manifest: Path, tmp_path: Path,
+def test_lesions_found_fall_as_the_outline_threshold_rises(lits_subset, tmp_path: Path,
                                                            capsys) -> None:
     """Maps that are the reference masks at probability 0.7 outline every lesion at 0.5 and none
     at 0.8, read through the real slices at full resolution."""
-    frame = pd.read_csv(lits_manifest, dtype=str, keep_default_na=False)
-    subset = frame[(frame["patient_id"] == "lits-014") & (frame["label"] == "tumour")].head(3).copy()
-    for column in ("path", "mask_path"):
-        subset[column] = [str(lits_manifest.parent / p) for p in subset[column]]
-    manifest = tmp_path / "manifest.csv"
-    subset.to_csv(manifest, index=False)
+    manifest = lits_subset(lambda frame: frame[(frame["patient_id"] == "lits-014")
+                                               & (frame["label"] == "tumour")].head(3))
     data = load_cv_data([manifest], 64)
+    n = len(data.frame)
     organ = ((data.liver > 0) | (data.tumour > 0)).astype(np.float16)
-    np.savez(tmp_path / "fold0.npz", index=np.arange(len(subset)), score=np.zeros(len(subset)), liver=organ,
+    np.savez(tmp_path / "fold0.npz", index=np.arange(n), score=np.zeros(n), liver=organ,
              tumour=(data.tumour > 0).astype(np.float16) * np.float16(0.7))
     report = tmp_path / "report.json"
-    report.write_text(json.dumps({"config": {"size": 64}, "slices": [{"y": 1}] * len(subset)}))
+    report.write_text(json.dumps({"config": {"size": 64}, "slices": [{"y": 1}] * n}))
     assert main(["--report", str(report), "--thresholds", "0.5", "0.8",
                  "--manifest", str(manifest), str(tmp_path)]) == 0
     at_half, at_high = capsys.readouterr().out.splitlines()
