@@ -103,11 +103,13 @@ def per_fold_auc(pair: PairedSlices) -> dict[int, dict[str, float | None]]:
 
 
 def what_changed(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """What report ``b``'s run changed from ``a``'s: its recipe settings and, for a liver view,
-    the locator that placed the held-out boxes and the rule that turned its map into a box
-    (not training settings, but they move the result: a difference between two liver views
-    with different locators is partly the locator's)."""
+    """What report ``b``'s run changed from ``a``'s: its architecture, its recipe settings and,
+    for a liver view, the locator that placed the held-out boxes and the rule that turned its map
+    into a box (not training settings, but they move the result: a difference between two liver
+    views with different locators is partly the locator's)."""
     changed = changed_settings(a.get("config") or {}, b.get("config") or {})
+    if a.get("architecture") != b.get("architecture"):
+        changed.insert(0, f"architecture: {a.get('architecture')!r} -> {b.get('architecture')!r}")
     if a.get("locator") != b.get("locator"):
         changed.append(f"locator: {a.get('locator')!r} -> {b.get('locator')!r}")
     if a.get("locator") and b.get("locator"):

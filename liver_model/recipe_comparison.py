@@ -25,8 +25,16 @@ COMPARISON_FILE = "recipe_comparison.json"
 
 
 def view_of(report: Mapping[str, Any]) -> tuple[str, str]:
-    """(architecture, view): a recipe is compared with the shipped report that shares both."""
-    return str(report.get("architecture")), str((report.get("config") or {}).get("view", "body"))
+    """(architecture, view): a recipe is compared with the shipped report that shares both. An
+    architecture that is a one-step variant of another (``ArchSpec.variant_of``) counts as that
+    one: its report is a recipe change of it."""
+    from liver_model.registry import ARCHITECTURES
+
+    architecture = str(report.get("architecture"))
+    spec = ARCHITECTURES.get(architecture)
+    if spec is not None and spec.variant_of:
+        architecture = spec.variant_of
+    return architecture, str((report.get("config") or {}).get("view", "body"))
 
 
 def compare_with_shipped(shipped: Mapping[str, Mapping[str, Any]],

@@ -52,6 +52,10 @@ class ArchSpec:
     segmentation: bool = False
     """True for the U-Net detectors (:mod:`liver_model.architectures.unet`): trained on liver and
     tumour masks by :mod:`liver_model.training.segmentation`, p(tumour) pooled from their maps."""
+    variant_of: str | None = None
+    """The architecture this one changes in one input step only (same backbone and head): its
+    cross-validation reports are recipe changes of that one, compared with its shipped report
+    (:mod:`liver_model.recipe_comparison`)."""
 
     def build(self, input_size: int | None = None) -> keras.Model:
         """Build with ``input_size`` (default: the architecture's), checking it is valid."""
@@ -98,6 +102,13 @@ ARCHITECTURES: dict[str, ArchSpec] = {
                  pretrained_weights=efficientnet_lite.PRETRAINED_WEIGHTS,
                  pretrained_loader=efficientnet_lite.load_pretrained_backbone,
                  map_layer=unet.TUMOUR_LOGITS, segmentation=True),
+        ArchSpec("efficientnet_lite0_unet_local_contrast", "EfficientNet-Lite + U-Net",
+                 unet.build_efficientnet_lite0_unet_local_contrast, 192, unet.FEATURE_LAYER,
+                 min_input_size=64, input_multiple=32,
+                 pretrained_weights=efficientnet_lite.PRETRAINED_WEIGHTS,
+                 pretrained_loader=efficientnet_lite.load_pretrained_backbone,
+                 map_layer=unet.TUMOUR_LOGITS, segmentation=True,
+                 variant_of="efficientnet_lite0_unet"),
         ArchSpec("mobilenet_v3_small_unet", "MobileNet + U-Net", unet.build_mobilenet_v3_small_unet,
                  192, unet.FEATURE_LAYER, min_input_size=64, input_multiple=32,
                  map_layer=unet.TUMOUR_LOGITS, segmentation=True),

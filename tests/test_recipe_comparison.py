@@ -54,6 +54,18 @@ def test_each_ablation_is_paired_with_the_shipped_report_of_its_architecture_and
     assert "pooled" not in rows["three_folds"] and "fold" in rows["three_folds"]["reason"]
 
 
+def test_a_one_step_architecture_variant_is_paired_with_its_base_and_says_so() -> None:
+    """A report of ``efficientnet_lite0_unet_local_contrast`` (the registry names it a variant of
+    the Lite0 U-Net) is a recipe change of the shipped liver view, not a model without a baseline."""
+    shipped = {"efficientnet_lite0_unet_liver": _report("efficientnet_lite0_unet_liver")}
+    variant = {**_report("efficientnet_lite0_unet_liver_seed_43"),
+               "architecture": "efficientnet_lite0_unet_local_contrast"}
+    row = compare_with_shipped(shipped, {"variant": variant}, resamples=60)[0]
+    assert row["compared_with"] == "efficientnet_lite0_unet_liver"
+    assert row["changed"][0] == "architecture: 'efficientnet_lite0_unet' -> 'efficientnet_lite0_unet_local_contrast'"
+    assert "seed: 42 -> 43" in row["changed"]
+
+
 def test_an_ablation_is_paired_with_the_formerly_shipped_recipe_it_changes() -> None:
     """The 192 px recipe, shipped until the 256 px one replaced it, is the baseline of the
     ablations measured against it (fewer changed settings), and is itself compared with the

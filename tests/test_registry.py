@@ -44,5 +44,6 @@ def test_invalid_sizes_and_names_are_refused() -> None:
 
 def test_only_the_efficientnet_lite0_backbone_has_offline_imagenet_weights() -> None:
     with_weights = [n for n, s in ARCHITECTURES.items() if s.pretrained_weights is not None]
-    assert with_weights == ["efficientnet_lite0", "efficientnet_lite0_tumour_map", "efficientnet_lite0_unet"]
+    assert with_weights == ["efficientnet_lite0", "efficientnet_lite0_tumour_map", "efficientnet_lite0_unet",
+                            "efficientnet_lite0_unet_local_contrast"]
     assert ARCHITECTURES["efficientnet_lite0"].pretrained_weights.is_file()

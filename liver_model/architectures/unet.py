@@ -131,18 +131,22 @@ def segmentation_head(deepest: keras.KerasTensor,
 
 
 def build_segmentation_model(backbone_fn: Callable[[keras.KerasTensor], keras.KerasTensor],
-                             input_size: int, name: str) -> keras.Model:
+                             input_size: int, name: str, *,
+                             local_contrast: bool = False) -> keras.Model:
     """Wrap ``backbone_fn`` (input tensor -> deepest map, stride 32) in the U-Net detector.
 
     ``input_size`` must be a multiple of 32 so every skip has exactly twice the side of the
-    level below it.
+    level below it. ``local_contrast`` puts a
+    :class:`~liver_model.architectures.local_contrast.LocalContrastChannel` before the backbone.
     """
     from liver_model.architectures.keras_apps import image_input
+    from liver_model.architectures.local_contrast import LocalContrastChannel
 
     if input_size % 32:
         raise ValueError(f"a segmentation model needs an input side that is a multiple of 32, got {input_size}")
     inputs = image_input(input_size)
-    deepest = backbone_fn(inputs)
+    encoded = LocalContrastChannel(name="local_contrast")(inputs) if local_contrast else inputs
+    deepest = backbone_fn(encoded)
     backbone = keras.Model(inputs, deepest)
     skips = pyramid_by_stride(backbone.layers, input_size, SKIP_STRIDES)
     return keras.Model(inputs, segmentation_head(deepest, skips), name=name)
@@ -155,6 +159,15 @@ def build_efficientnet_lite0_unet(input_size: int) -> keras.Model:
 
     return build_segmentation_model(lambda x: _backbone(x, 0.2), input_size,
                                     "efficientnet_lite0_unet")
+
+
+def build_efficientnet_lite0_unet_local_contrast(input_size: int) -> keras.Model:
+    """The Lite0 U-Net detector seeing R's local contrast in place of the B channel (same layer
+    names otherwise, so the ImageNet weights load by name)."""
+    from liver_model.architectures.efficientnet_lite import _backbone
+
+    return build_segmentation_model(lambda x: _backbone(x, 0.2), input_size,
+                                    "efficientnet_lite0_unet_local_contrast", local_contrast=True)
 
 
 def _application_backbone(application: Callable[..., keras.Model]) -> Callable[[keras.KerasTensor], keras.KerasTensor]:
