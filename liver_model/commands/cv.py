@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "lesions' range)")
     parser.add_argument("--copy-paste", type=float, default=0.0,
                         help="copies with a carried-over real lesion per tumour-free liver slice")
+    parser.add_argument("--synthetic-decoys", type=float, default=0.0,
+                        help="tumour-free copies with synthetic lesion look-alikes just outside "
+                             "the liver, per tumour-free liver slice (teaches where the liver ends)")
     parser.add_argument("--zoom-jitter", type=float, default=0.0,
                         help="training zoom uniform in [1 - Z, 1 + Z] (0 = off)")
     parser.add_argument("--window-jitter", type=float, default=0.0,
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, size=args.size, seed=args.seed, init=args.init,
         batch_size=args.batch_size, learning_rate=args.lr, tumour_weight=args.tumour_weight,
         synthetic_lesions=args.synthetic_lesions, copy_paste=args.copy_paste,
-        synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
+        synthetic_decoys=args.synthetic_decoys, synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
         synthetic_contrast_max_hu=args.synthetic_contrast_hu[1],
         zoom_jitter=args.zoom_jitter, window_jitter=args.window_jitter,
         slice_loss_weight=args.slice_loss_weight,

@@ -3,7 +3,8 @@
 Why: the trainer has a few hundred tumour slices of about 30 patients. This turns tumour-free
 liver slices of the same fold into tumour slices, either with synthetic lesions
 (:mod:`liver_model.synthesis.lesions`) or with real lesions of another slice of the fold
-(:mod:`liver_model.synthesis.carvemix`). Pass only the training fold's arrays: a lesion copied
+(:mod:`liver_model.synthesis.carvemix`), and can add tumour-free examples with lesion
+look-alikes outside the liver (:mod:`liver_model.synthesis.decoys`). Pass only the training fold's arrays: a lesion copied
 from a validation patient would leak its labels into training.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from scipy import ndimage
 
 from liver_model.errors import SynthesisError
 from liver_model.synthesis.carvemix import MIN_COMPONENT_PX, carve_lesion
+from liver_model.synthesis.decoys import draw_decoy
 from liver_model.synthesis.lesions import LesionParams, synthesize_lesion
 
 LESIONS_PER_SLICE = (1, 3)
@@ -37,7 +39,7 @@ class SyntheticTumours:
     livers: np.ndarray
     """uint8 (M, S, S) 0/1, the target's liver (it already contains the lesions)."""
     tumours: np.ndarray
-    """uint8 (M, S, S) 0/1, the new lesions."""
+    """uint8 (M, S, S) 0/1, the new lesions (all 0 for a decoy example)."""
     targets: np.ndarray
     """int (M,), index of the tumour-free slice each example was made from."""
     donors: np.ndarray
@@ -46,9 +48,11 @@ class SyntheticTumours:
 
 def augment_with_synthetic_tumours(images: np.ndarray, livers: np.ndarray, tumours: np.ndarray,
                                    rng: np.random.Generator, *, n_synthetic: int,
-                                   n_copy_paste: int, patients: np.ndarray | None = None,
+                                   n_copy_paste: int, n_decoys: int = 0,
+                                   patients: np.ndarray | None = None,
                                    params: LesionParams = LesionParams()) -> SyntheticTumours:
-    """Make ``n_synthetic`` + ``n_copy_paste`` tumour examples from the fold's tumour-free livers.
+    """Make ``n_synthetic`` + ``n_copy_paste`` tumour examples from the fold's tumour-free livers,
+    and ``n_decoys`` tumour-free ones with a lesion look-alike beside the liver (labels unchanged).
 
     Targets are slices with no tumour pixel and enough liver, drawn with replacement. Donors for
     copy-paste are slices with a lesion component of at least :data:`MIN_COMPONENT_PX` pixels;
@@ -70,6 +74,7 @@ def augment_with_synthetic_tumours(images: np.ndarray, livers: np.ndarray, tumou
         if donors.size:
             made += [_pasted_example(images, livers, tumours, targets, donors, patients, rng)
                      for _ in range(n_copy_paste)]
+        made += [_decoy_example(images, livers, targets, rng, params) for _ in range(n_decoys)]
     kept = [m for m in made if m is not None]
     if not kept:
         empty = np.zeros((0, side, side), np.uint8)
@@ -98,6 +103,22 @@ def _synthetic_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarr
             image, tumour = lesion.image, tumour | lesion.tumour
         if tumour.any():
             return image, tumour, target, -1
+    return None
+
+
+def _decoy_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarray,
+                   rng: np.random.Generator, params: LesionParams) -> _Example | None:
+    """One tumour-free slice with 1..3 decoys beside its liver; None if none fitted."""
+    for _ in range(ATTEMPTS_PER_EXAMPLE):
+        target = int(targets[rng.integers(targets.size)])
+        image, drawn = images[target], 0
+        for _ in range(int(rng.integers(LESIONS_PER_SLICE[0], LESIONS_PER_SLICE[1] + 1))):
+            decoyed = draw_decoy(image, livers[target], rng, params)
+            if decoyed is None:
+                break
+            image, drawn = decoyed, drawn + 1
+        if drawn:
+            return image, np.zeros(images.shape[1:3], bool), target, -1
     return None
 
 

@@ -35,6 +35,9 @@ class SegmentationConfig:
     copy_paste: float = 0.0
     """Per tumour-free liver slice, this many copies with a real lesion of another training
     patient carried in (CarveMix-style; 0 = off)."""
+    synthetic_decoys: float = 0.0
+    """Per tumour-free liver slice, this many tumour-free copies with synthetic lesion
+    look-alikes drawn just outside the liver (:mod:`liver_model.synthesis.decoys`; 0 = off)."""
     zoom_jitter: float = 0.0
     """Training zoom, uniform in [1 - z, 1 + z] (0 = off; :mod:`liver_model.training.augment`)."""
     window_jitter: float = 0.0
@@ -79,6 +82,8 @@ def optional_settings(config: dict[str, Any]) -> str:
     ("" when none), for the card notes and the Performance caption."""
     recipe = with_defaults(config)
     parts = []
+    if recipe["synthetic_decoys"]:
+        parts.append(f"decoys beside the liver {recipe['synthetic_decoys']:g} per tumour-free liver slice")
     if recipe["zoom_jitter"]:
         parts.append(f"training zoom +-{100 * recipe['zoom_jitter']:g} %")
     if recipe["window_jitter"]:

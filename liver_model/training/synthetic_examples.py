@@ -25,10 +25,11 @@ def add_synthetic_examples(images: np.ndarray, liver: np.ndarray, tumour: np.nda
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``images, liver, tumour`` plus the examples ``config`` asks for (unchanged if none).
 
-    ``config.synthetic_lesions`` / ``config.copy_paste`` are per tumour-free liver slice, so the
+    ``config.synthetic_lesions`` / ``config.copy_paste`` / ``config.synthetic_decoys`` are per
+    tumour-free liver slice, so the
     amount scales with the fold rather than being a fixed count.
     """
-    if config.synthetic_lesions <= 0 and config.copy_paste <= 0:
+    if config.synthetic_lesions <= 0 and config.copy_paste <= 0 and config.synthetic_decoys <= 0:
         return images, liver, tumour
     side = liver.shape[1] * liver.shape[2]
     targets = int(np.sum((labels == 0) & (liver.reshape(len(liver), -1).sum(axis=1)
@@ -36,9 +37,12 @@ def add_synthetic_examples(images: np.ndarray, liver: np.ndarray, tumour: np.nda
     extra = augment_with_synthetic_tumours(
         images, liver, tumour, np.random.default_rng(seed),
         n_synthetic=int(round(config.synthetic_lesions * targets)),
-        n_copy_paste=int(round(config.copy_paste * targets)), patients=patients,
+        n_copy_paste=int(round(config.copy_paste * targets)),
+        n_decoys=int(round(config.synthetic_decoys * targets)), patients=patients,
         params=LesionParams(contrast_hu=(config.synthetic_contrast_min_hu,
                                          config.synthetic_contrast_max_hu)))
-    log(f"added {len(extra.images)} synthetic tumour examples ({targets} tumour-free livers)")
+    decoys = int(np.sum(extra.tumours.reshape(len(extra.tumours), -1).max(axis=1, initial=0) == 0))
+    log(f"added {len(extra.images) - decoys} synthetic tumour examples and {decoys} decoy examples "
+        f"({targets} tumour-free livers)")
     return (np.concatenate([images, extra.images]), np.concatenate([liver, extra.livers]),
             np.concatenate([tumour, extra.tumours]))
