@@ -7,31 +7,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liver_model.evaluation import load_row_slice
-from liver_model.manifest import read_manifest
-from liver_model.masks import load_label_mask
-from liver_model.preprocessing import body_crop_box, liver_view_box, prepare
 from liver_model.synthesis.batch import augment_with_synthetic_tumours
 from liver_model.synthesis.decoys import (DECOY_GAP_FRACTION, DECOY_REACH_FRACTION, decoy_region,
                                           draw_decoy)
+from liver_model.training.cache import load_or_build_cache
 from liver_model.training.recipe import SegmentationConfig, optional_settings
 from liver_model.training.synthetic_examples import add_synthetic_examples
 
 SIZE = 192
 
 
-@pytest.fixture(scope="module")
-def normal_livers(lits_manifest: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Liver views (192 px) of 12 real tumour-free slices with a large liver, and their livers."""
-    frame = read_manifest(lits_manifest)
-    rows = frame[(frame["y"] == 0) & (frame["liver_pixels"].astype(int) > 15000)].iloc[::20][:12]
-    images, livers = [], []
-    for path, mask_path in zip(rows["path"], rows["mask_path"]):
-        ct, label = load_row_slice(path), load_label_mask(mask_path)
-        prepared = prepare(ct, SIZE, liver_view_box(label.liver, body_crop_box(ct.rgb)))
-        images.append(np.rint(prepared.tensor).astype(np.uint8))
-        livers.append(prepared.to_model(label.liver))
-    return np.stack(images), np.stack(livers)
+@pytest.fixture()
+def normal_livers(lits_subset, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Liver-view training inputs (the liver view's prepared-slice cache, 192 px) of 12 real
+    tumour-free slices with a large liver, and their livers."""
+    manifest = lits_subset(lambda frame: frame[(frame["label"] == "normal")
+                                               & (frame["liver_pixels"].astype(int) > 15000)]
+                           .iloc[::20][:12])
+    views = load_or_build_cache(manifest, SIZE, tmp_path / "cache", view="liver", verbose=False)
+    return views.images, views.liver_masks.astype(bool)
 
 
 def test_the_decoy_region_is_a_ring_outside_the_liver() -> None:

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 
 from liver_model.architectures.local_contrast import GAIN, MID_GREY, LocalContrastChannel
-from liver_model.evaluation import load_row_slice
-from liver_model.manifest import read_manifest
-from liver_model.masks import load_label_mask
-from liver_model.preprocessing import body_crop_box, liver_view_box, prepare
 from liver_model.registry import ARCHITECTURES
+from liver_model.training.cache import load_or_build_cache
 
 SIZE = 192
 
@@ -40,19 +37,15 @@ def test_a_small_dark_spot_is_amplified_and_a_border_is_not_an_edge() -> None:
     assert abs(out[0, 0] - MID_GREY) < 1e-3 and abs(out[96, 0] - MID_GREY) < 1e-3
 
 
-@pytest.fixture(scope="module")
-def small_lesion_views(lits_manifest: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Liver-view inputs of real tumour slices whose lesion is small (60-400 slice pixels), with
-    their tumour and tumour-free liver masks in the model frame."""
-    frame = read_manifest(lits_manifest)
-    small = frame[(frame["tumour_pixels"].astype(int) >= 60) & (frame["tumour_pixels"].astype(int) <= 400)]
-    views = []
-    for path, mask_path in zip(small["path"].iloc[::12][:8], small["mask_path"].iloc[::12][:8]):
-        ct, label = load_row_slice(path), load_label_mask(mask_path)
-        prepared = prepare(ct, SIZE, liver_view_box(label.liver, body_crop_box(ct.rgb)))
-        tumour = prepared.to_model(label.tumour)
-        views.append((prepared.tensor, tumour, prepared.to_model(label.liver) & ~tumour))
-    return views
+@pytest.fixture()
+def small_lesion_views(lits_subset, tmp_path: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Liver-view training inputs (the liver view's prepared-slice cache) of real tumour slices
+    whose lesion is small (60-400 slice pixels), with their tumour and tumour-free liver masks."""
+    manifest = lits_subset(lambda frame: frame[frame["tumour_pixels"].astype(int).between(60, 400)]
+                           .iloc[::12][:8])
+    views = load_or_build_cache(manifest, SIZE, tmp_path / "cache", view="liver", verbose=False)
+    tumours = views.tumour_masks.astype(bool)
+    return list(zip(views.images.astype(np.float32), tumours, views.liver_masks.astype(bool) & ~tumours))
 
 
 def test_real_small_lesions_stand_out_more_than_in_the_liver_window(small_lesion_views) -> None:
