@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from liver_model.synthesis.batch import augment_with_synthetic_tumours
-from liver_model.synthesis.decoys import (DECOY_GAP_FRACTION, DECOY_REACH_FRACTION, decoy_region,
-                                          draw_decoy)
+from liver_model.synthesis.decoys import DECOY_GAP_FRACTION, DECOY_REACH_FRACTION, decoy_region
+from liver_model.synthesis.lesions import synthesize_lesion
 from liver_model.training.cache import load_or_build_cache
 from liver_model.training.recipe import SegmentationConfig, optional_settings
 from liver_model.training.synthetic_examples import add_synthetic_examples
@@ -45,10 +45,10 @@ def test_a_decoy_darkens_tissue_beside_the_liver_and_leaves_the_liver_untouched(
     rng = np.random.default_rng(3)
     drawn = 0
     for image, liver in zip(images, livers):
-        decoyed = draw_decoy(image, liver, rng)
-        if decoyed is None:
+        decoy = synthesize_lesion(image, decoy_region(liver), rng)
+        if decoy is None:
             continue
-        drawn += 1
+        decoyed, drawn = decoy.image, drawn + 1
         changed = (decoyed != image).any(axis=-1)
         assert changed.any() and not (changed & liver).any()
         assert not (changed & ~decoy_region(liver)).any()

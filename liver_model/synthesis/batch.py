@@ -4,8 +4,8 @@ Why: the trainer has a few hundred tumour slices of about 30 patients. This turn
 liver slices of the same fold into tumour slices, either with synthetic lesions
 (:mod:`liver_model.synthesis.lesions`) or with real lesions of another slice of the fold
 (:mod:`liver_model.synthesis.carvemix`), and can add tumour-free examples with lesion
-look-alikes outside the liver (:mod:`liver_model.synthesis.decoys`). Pass only the training fold's arrays: a lesion copied
-from a validation patient would leak its labels into training.
+look-alikes outside the liver (:mod:`liver_model.synthesis.decoys`). Pass only the training
+fold's arrays: a lesion copied from a validation patient would leak its labels into training.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from liver_model.errors import SynthesisError
 from liver_model.synthesis.carvemix import MIN_COMPONENT_PX, carve_lesion
-from liver_model.synthesis.decoys import draw_decoy
+from liver_model.synthesis.decoys import decoy_region
 from liver_model.synthesis.lesions import LesionParams, synthesize_lesion
 
 LESIONS_PER_SLICE = (1, 3)
@@ -74,7 +74,8 @@ def augment_with_synthetic_tumours(images: np.ndarray, livers: np.ndarray, tumou
         if donors.size:
             made += [_pasted_example(images, livers, tumours, targets, donors, patients, rng)
                      for _ in range(n_copy_paste)]
-        made += [_decoy_example(images, livers, targets, rng, params) for _ in range(n_decoys)]
+        made += [_synthetic_example(images, livers, targets, rng, params, decoy=True)
+                 for _ in range(n_decoys)]
     kept = [m for m in made if m is not None]
     if not kept:
         empty = np.zeros((0, side, side), np.uint8)
@@ -89,36 +90,22 @@ def augment_with_synthetic_tumours(images: np.ndarray, livers: np.ndarray, tumou
 
 
 def _synthetic_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarray,
-                       rng: np.random.Generator,
-                       params: LesionParams) -> _Example | None:
-    """One slice with 1..3 synthetic lesions; None if no lesion fitted."""
+                       rng: np.random.Generator, params: LesionParams, *,
+                       decoy: bool = False) -> _Example | None:
+    """One slice with 1..3 synthetic lesions in its liver, or with ``decoy`` 1..3 of them beside
+    it (:func:`decoy_region`) and an empty tumour mask; None if no lesion fitted."""
     for _ in range(ATTEMPTS_PER_EXAMPLE):
         target = int(targets[rng.integers(targets.size)])
-        image, tumour = images[target], np.zeros(images.shape[1:3], bool)
+        image, drawn = images[target], np.zeros(images.shape[1:3], bool)
+        beside = decoy_region(livers[target]) if decoy else None
         for _ in range(int(rng.integers(LESIONS_PER_SLICE[0], LESIONS_PER_SLICE[1] + 1))):
-            free = livers[target] & ~ndimage.binary_dilation(tumour, iterations=2)
-            lesion = synthesize_lesion(image, free, rng, params)
+            region = beside if decoy else livers[target] & ~ndimage.binary_dilation(drawn, iterations=2)
+            lesion = synthesize_lesion(image, region, rng, params)
             if lesion is None:
                 break
-            image, tumour = lesion.image, tumour | lesion.tumour
-        if tumour.any():
-            return image, tumour, target, -1
-    return None
-
-
-def _decoy_example(images: np.ndarray, livers: np.ndarray, targets: np.ndarray,
-                   rng: np.random.Generator, params: LesionParams) -> _Example | None:
-    """One tumour-free slice with 1..3 decoys beside its liver; None if none fitted."""
-    for _ in range(ATTEMPTS_PER_EXAMPLE):
-        target = int(targets[rng.integers(targets.size)])
-        image, drawn = images[target], 0
-        for _ in range(int(rng.integers(LESIONS_PER_SLICE[0], LESIONS_PER_SLICE[1] + 1))):
-            decoyed = draw_decoy(image, livers[target], rng, params)
-            if decoyed is None:
-                break
-            image, drawn = decoyed, drawn + 1
-        if drawn:
-            return image, np.zeros(images.shape[1:3], bool), target, -1
+            image, drawn = lesion.image, drawn | lesion.tumour
+        if drawn.any():
+            return image, np.zeros_like(drawn) if decoy else drawn, target, -1
     return None
 
 

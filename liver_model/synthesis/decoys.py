@@ -8,13 +8,15 @@ dark mass beside the liver that is not a liver tumour. A decoy is such a mass: a
 (the shapes, textures and contrasts of :mod:`liver_model.synthesis.lesions`) drawn into the soft
 tissue just outside the liver, with the slice's labels left as they were. Only where it lies tells
 a decoy from a tumour, which is the lesson the liver gate needs.
+
+This module says where a decoy may lie; :mod:`liver_model.synthesis.batch` draws it there with
+:func:`~liver_model.synthesis.lesions.synthesize_lesion`, which keeps it on tissue whose HU the
+three windows hold (not fat or air) and off bright structures, as it keeps a lesion.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from liver_model.synthesis.lesions import LesionParams, synthesize_lesion
 
 DECOY_GAP_FRACTION = 0.01
 """A decoy keeps this share of the image side (2 px at 192 px) away from the liver, so it never
@@ -37,16 +39,3 @@ def decoy_region(liver: np.ndarray) -> np.ndarray:
 
     return grown(DECOY_REACH_FRACTION) & ~grown(DECOY_GAP_FRACTION)
 
-
-def draw_decoy(image: np.ndarray, liver: np.ndarray, rng: np.random.Generator,
-               params: LesionParams = LesionParams()) -> np.ndarray | None:
-    """``image`` with one decoy drawn beside ``liver``; None if none fits.
-
-    The decoy must lie on tissue whose HU the three windows hold (fat and air are excluded by
-    :func:`synthesize_lesion`'s recovered-HU check) and off bright structures, as a lesion must.
-    """
-    region = decoy_region(liver)
-    if not region.any():
-        return None
-    lesion = synthesize_lesion(image, region, rng, params)
-    return None if lesion is None else lesion.image
