@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 #: Bars of patients the model ranks backwards (AUC below chance).
 BELOW_CHANCE = "#d62728"
 ABOVE_CHANCE = "#1f77b4"
+#: How far past the largest measured training set the learning curve's trend is drawn.
+TREND_DOUBLINGS = 3
 
 
 def per_patient_auc_figure(per_patient: Mapping[str, Mapping[str, Any]], *, title: str = "") -> go.Figure:
@@ -55,4 +58,41 @@ def dice_figure(stats: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Fi
                          arrayminus=[med - stats[m][organ]["q25"] for m, med in zip(models, medians)])))
     fig.update_layout(title="Dice on tumour slices (median, quartiles; out of fold)", barmode="group",
                       yaxis=dict(range=[0, 1], title="Dice"), height=360, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def learning_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
+    """Cross-validated ROC AUC against training patients per fold (log axis), with intervals.
+
+    Why a log axis and a dashed trend: learning curves gain about the same per doubling of data,
+    so the measured points lie near a line there, and the line carried on to the target shows
+    how far away it is. The trend is drawn only past the last measured point, dashed, because it
+    is an extrapolation.
+    """
+    points = curve["points"]
+    n = [p["training_patients_per_fold"] for p in points]
+    auc = [p["roc_auc"] for p in points]
+    fig = go.Figure(go.Scatter(
+        x=n, y=auc, mode="markers+lines", name="measured (out of fold)", marker_size=10,
+        error_y=dict(type="data", symmetric=False, array=[p["ci95_high"] - p["roc_auc"] for p in points],
+                     arrayminus=[p["roc_auc"] - p["ci95_low"] for p in points]),
+        customdata=[[p["train_patient_fraction"], p["difference_to_all"], p["difference_ci95_low"],
+                     p["difference_ci95_high"]] for p in points],
+        hovertemplate=("%{x:.1f} training patients per fold (%{customdata[0]:.0%} of them): ROC AUC %{y:.3f}"
+                       "<br>vs all: %{customdata[1]:+.3f} [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
+                       "<extra></extra>")))
+    target, need = curve["target_roc_auc"], curve["patients_for_target"]["value"]
+    if need is not None and need > n[-1]:
+        # At most TREND_DOUBLINGS past the data: a flat trend would otherwise stretch the axis to
+        # thousands of patients and squash the measured points into its corner.
+        end = min(need, n[-1] * 2 ** TREND_DOUBLINGS)
+        gain = curve["gain_per_doubling"]["value"]
+        fig.add_trace(go.Scatter(x=[n[-1], end], y=[auc[-1], auc[-1] + gain * np.log2(end / n[-1])],
+                                 mode="lines", name="trend, extended", line=dict(dash="dash", color="grey"),
+                                 hovertemplate="%{x:.0f} patients: %{y:.3f} if the trend held<extra></extra>"))
+    fig.add_hline(y=target, line_dash="dot", line_color=BELOW_CHANCE, annotation_text=f"target {target:g}")
+    fig.update_layout(title=f"{curve['architecture']} ({curve['view']} view): ROC AUC by training patients",
+                      xaxis=dict(type="log", title="training patients per fold (log scale)"),
+                      yaxis=dict(title="ROC AUC (out of fold, 95 % CI)"), height=380,
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return fig

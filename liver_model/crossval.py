@@ -64,8 +64,35 @@ def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int
     return folds
 
 
-def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int) -> np.ndarray:
-    return np.flatnonzero(fold_of_row != fold)
+def training_patients(frame: pd.DataFrame, fold_of_row: np.ndarray, fold: int,
+                      fraction: float, seed: int) -> list[str]:
+    """The patients fold ``fold`` trains on: all other folds' patients, or a share of them.
+
+    A share below 1 measures how the detector grows with the number of training patients (the
+    learning curve) on the same held-out folds. It keeps ``round(fraction * n)`` patients of each
+    stratum (with / without tumour slices, at least one of each), drawn from one permutation per
+    fold, so a smaller share's patients are a subset of a larger one's and the curve compares
+    nested training sets, not different patients.
+    """
+    others = frame.loc[fold_of_row != fold]
+    has_tumour = others.groupby("patient_id")["y"].max()
+    if fraction >= 1.0:
+        return sorted(has_tumour.index)
+    rng = np.random.default_rng(seed + fold)
+    kept: list[str] = []
+    for stratum in (1, 0):
+        patients = sorted(has_tumour.index[has_tumour == stratum])
+        order = rng.permutation(len(patients))
+        keep = max(1, round(fraction * len(patients))) if patients else 0
+        kept += [patients[i] for i in order[:keep]]
+    return sorted(kept)
+
+
+def _train_indices(data: CVData, fold_of_row: np.ndarray, fold: int,
+                   config: SegmentationConfig) -> np.ndarray:
+    patients = training_patients(data.frame, fold_of_row, fold, config.train_patient_fraction,
+                                 config.seed)
+    return np.flatnonzero(data.frame["patient_id"].isin(patients).to_numpy())
 
 
 def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
@@ -101,7 +128,7 @@ def run_fold(spec: ArchSpec, data: CVData, fold_of_row: np.ndarray, fold: int,
         model = spec.build(config.size)
         model.load_weights(weights)
         return _store_fold(path, held, model, held_inputs, config, cached["train_seconds"])
-    train = _train_indices(data, fold_of_row, fold)
+    train = _train_indices(data, fold_of_row, fold, config)
     images, liver, tumour = add_synthetic_examples(
         data.images[train], data.liver[train], data.tumour[train], data.labels[train],
         data.frame["patient_id"].to_numpy()[train], config, seed=config.seed + fold, log=log)
@@ -312,6 +339,9 @@ def run_cv(spec: ArchSpec, manifests: Sequence[Path], config: SegmentationConfig
         "liver_view_version": None if locator_dir is None else LIVER_VIEW_VERSION,
         "view_coverage": view_coverage(data, boxes),
         "folds": {str(f): sorted(p for p, k in assignment.items() if k == f) for f in range(n_folds)},
+        "training_patients": {str(f): training_patients(data.frame, fold_of_row, f,
+                                                        config.train_patient_fraction, config.seed)
+                              for f in range(n_folds)},
         "n_slices": n, "n_tumour_slices": int(data.labels.sum()),
         "n_patients": len(assignment),
         "fold_training_seconds": fold_seconds,

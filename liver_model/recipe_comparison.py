@@ -20,6 +20,7 @@ from typing import Any
 from liver_model.cv_compare import compare_reports, what_changed
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
 from liver_model.errors import ReportMismatch
+from liver_model.training.recipe import with_defaults
 
 COMPARISON_FILE = "recipe_comparison.json"
 
@@ -89,12 +90,16 @@ def shipped_report_paths(metrics_dir: Path) -> dict[str, Path]:
 
 def write_comparison(metrics_dir: Path, shipped_reports: Mapping[str, Path], out: Path, *,
                      resamples: int = BOOTSTRAP_RESAMPLES) -> list[dict[str, Any]]:
-    """Compare every ``cv_*.json`` in ``metrics_dir`` that no shipped card names with the shipped
-    one it changes, and write the rows to ``out``."""
+    """Compare every ``cv_*.json`` in ``metrics_dir`` that no shipped card names, and that trained
+    on every patient of its folds, with the shipped one it changes, and write the rows to ``out``."""
     named = {Path(p).resolve() for p in shipped_reports.values()}
     shipped = {m: json.loads(Path(p).read_text()) for m, p in shipped_reports.items()}
-    ablations = {path.stem.removeprefix("cv_"): json.loads(path.read_text())
-                 for path in sorted(Path(metrics_dir).glob("cv_*.json")) if path.resolve() not in named}
+    reports = {path.stem.removeprefix("cv_"): json.loads(path.read_text())
+               for path in sorted(Path(metrics_dir).glob("cv_*.json")) if path.resolve() not in named}
+    # A learning-curve point trained on fewer patients on purpose: not a recipe to ship, it has
+    # its own chart (:mod:`liver_model.learning_curve`).
+    ablations = {name: report for name, report in reports.items()
+                 if with_defaults(report.get("config") or {})["train_patient_fraction"] >= 1}
     rows = compare_with_shipped(shipped, ablations, resamples=resamples)
     out.write_text(json.dumps({"resamples": resamples, "rows": rows}, indent=1) + "\n")
     return rows

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import caching, charts, cv_charts, cv_view, metrics_view, navigation, recipe_view, summaries
+from dashboard import (caching, charts, cv_charts, cv_view, learning_curve_view, metrics_view, navigation,
+                       recipe_view, summaries)
 
 navigation.ensure_app_navigation()
 
@@ -101,6 +102,14 @@ else:
     st.dataframe(recipe_view.recipe_table(comparison).round(3), hide_index=True, width="stretch")
     for line in recipe_view.unpaired(comparison):
         st.caption(f"Not compared: {line}")
+
+st.subheader("Would more patients help? The learning curve")
+if (curve := learning_curve_view.load_curve()) is None:
+    st.info("No learning curve yet: run `cv` with `--train-patient-fraction 0.5` and `0.75`, then "
+            "`python -m liver_model learning-curve <the reports>`.")
+else:
+    st.plotly_chart(cv_charts.learning_curve_figure(curve), key="performance_learning_curve")
+    st.caption(learning_curve_view.curve_caption(curve))
 
 st.header("Fixed test split (5 patients)")
 if note := cv_view.fixed_split_note(cards):

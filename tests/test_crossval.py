@@ -115,6 +115,8 @@ def test_cv_command_runs_end_to_end_and_resumes(lits_subset, tmp_path: Path) -> 
     report = json.loads(out.read_text())
     assert report["n_patients"] == 4 and report["n_slices"] == len(subset)
     assert sorted(sum(report["folds"].values(), [])) == sorted(patients)
+    assert report["training_patients"] == {f: sorted(set(patients) - set(held))
+                                           for f, held in report["folds"].items()}
     for key in ("pooled", "per_patient", "calibration", "operating_point", "baselines",
                 "segmentation", "fixed_test_split"):
         assert key in report

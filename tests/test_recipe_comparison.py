@@ -11,7 +11,7 @@ from dashboard import recipe_view
 from liver_model.paths import METRICS_DIR
 from liver_model.recipe_comparison import (COMPARISON_FILE, compare_with_shipped, shipped_report_paths,
                                            write_comparison)
-from liver_model.training.recipe import changed_settings
+from liver_model.training.recipe import changed_settings, with_defaults
 
 
 def _report(name: str) -> dict:
@@ -93,7 +93,8 @@ def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path)
     or re-run CV without ``recipe-comparison`` fails here."""
     shipped = shipped_report_paths(METRICS_DIR)
     named = {p.resolve() for p in shipped.values()}
-    ablations = {p.stem.removeprefix("cv_") for p in METRICS_DIR.glob("cv_*.json") if p.resolve() not in named}
+    ablations = {p.stem.removeprefix("cv_") for p in METRICS_DIR.glob("cv_*.json") if p.resolve() not in named
+                 and with_defaults(json.loads(p.read_text())["config"])["train_patient_fraction"] == 1}
     comparison = json.loads((METRICS_DIR / COMPARISON_FILE).read_text())
     rows = {r["recipe"]: r for r in comparison["rows"]}
     assert set(rows) == ablations and len(ablations) >= 10
@@ -106,6 +107,10 @@ def test_the_shipped_comparison_file_is_in_step_with_the_reports(tmp_path: Path)
     one.mkdir()
     for name in ("efficientnet_lite0_unet", "efficientnet_lite0_unet_seed_43"):
         (one / f"cv_{name}.json").write_text((METRICS_DIR / f"cv_{name}.json").read_text())
+    # A learning-curve point (trained on half the patients on purpose) is not a recipe row.
+    half = {**_report("efficientnet_lite0_unet_seed_43"), "config": {
+        **_report("efficientnet_lite0_unet_seed_43")["config"], "train_patient_fraction": 0.5}}
+    (one / "cv_efficientnet_lite0_unet_patients_50.json").write_text(json.dumps(half))
     written = write_comparison(one, {"efficientnet_lite0_unet": one / "cv_efficientnet_lite0_unet.json"},
                                tmp_path / "out.json", resamples=30)
     assert [r["recipe"] for r in written] == ["efficientnet_lite0_unet_seed_43"]

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slice-loss-weight", type=float, default=0.0,
                         help="weight of a slice-label loss on the model's own pooled score "
                              "(multiple-instance learning; 0 = off)")
+    parser.add_argument("--train-patient-fraction", type=float, default=1.0,
+                        help="each fold trains on this share of its training patients, per "
+                             "stratum and nested across shares (learning curve; 1 = all)")
     parser.add_argument("--view", choices=("body", "liver"), default="body",
                         help="body crop, or liver view (needs --locator-dir)")
     parser.add_argument("--locator-dir", type=Path, default=None,
@@ -90,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
         synthetic_decoys=args.synthetic_decoys, synthetic_contrast_min_hu=args.synthetic_contrast_hu[0],
         synthetic_contrast_max_hu=args.synthetic_contrast_hu[1],
         zoom_jitter=args.zoom_jitter, window_jitter=args.window_jitter,
-        slice_loss_weight=args.slice_loss_weight,
+        slice_loss_weight=args.slice_loss_weight, train_patient_fraction=args.train_patient_fraction,
         steps_per_epoch=args.steps_per_epoch, view=args.view,
         test_time_flips=args.test_time_flips)
+    if args.ship is not None and args.train_patient_fraction < 1:
+        raise SystemExit("--ship trains on every patient: drop --train-patient-fraction")
     if args.ship is not None and args.recalibrate is not None:
         raise SystemExit("--ship trains a new model, --recalibrate updates a shipped one: pick one")
     # Read before the report is written: the shipped model's card may name the same file.

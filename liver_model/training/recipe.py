@@ -45,6 +45,9 @@ class SegmentationConfig:
     slice_loss_weight: float = 0.0
     """Weight of a slice-label loss on the model's own pooled score (0 = off; see
     :mod:`liver_model.training.segmentation`)."""
+    train_patient_fraction: float = 1.0
+    """Share of each fold's training patients it trains on, per stratum (1 = all; below 1 only
+    for the learning curve, :func:`liver_model.crossval.training_patients`)."""
     steps_per_epoch: int | None = None
     """Cap on batches per epoch (None = all); lets tests take a few steps."""
     view: str = "body"
@@ -84,6 +87,8 @@ def optional_settings(config: dict[str, Any]) -> str:
     parts = []
     if recipe["synthetic_decoys"]:
         parts.append(f"decoys beside the liver {recipe['synthetic_decoys']:g} per tumour-free liver slice")
+    if recipe["train_patient_fraction"] < 1:
+        parts.append(f"trained on {100 * recipe['train_patient_fraction']:g} % of the training patients")
     if recipe["zoom_jitter"]:
         parts.append(f"training zoom +-{100 * recipe['zoom_jitter']:g} %")
     if recipe["window_jitter"]:
