@@ -64,10 +64,9 @@ def dice_figure(stats: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Fi
 def learning_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
     """Cross-validated ROC AUC against training patients per fold (log axis), with intervals.
 
-    Why a log axis and a dashed trend: learning curves gain about the same per doubling of data,
-    so the measured points lie near a line there, and the line carried on to the target shows
-    how far away it is. The trend is drawn only past the last measured point, dashed, because it
-    is an extrapolation.
+    Why a log axis and a dashed trend: a doubling of the data is the natural step of a learning
+    curve, and the last doubling's gain carried on towards the target shows how far away it is.
+    The trend is drawn only past the last measured point, dashed, because it is an extrapolation.
     """
     points = curve["points"]
     n = [p["training_patients_per_fold"] for p in points]
@@ -81,18 +80,20 @@ def learning_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
         hovertemplate=("%{x:.1f} training patients per fold (%{customdata[0]:.0%} of them): ROC AUC %{y:.3f}"
                        "<br>vs all: %{customdata[1]:+.3f} [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
                        "<extra></extra>")))
-    target, need = curve["target_roc_auc"], curve["patients_for_target"]["value"]
+    trend = curve["trend"]["last_doubling"]
+    target, need = curve["target_roc_auc"], trend["patients_for_target"]["value"]
     if need is not None and need > n[-1]:
         # At most TREND_DOUBLINGS past the data: a flat trend would otherwise stretch the axis to
         # thousands of patients and squash the measured points into its corner.
         end = min(need, n[-1] * 2 ** TREND_DOUBLINGS)
-        gain = curve["gain_per_doubling"]["value"]
+        gain = trend["gain_per_doubling"]["value"]
         fig.add_trace(go.Scatter(x=[n[-1], end], y=[auc[-1], auc[-1] + gain * np.log2(end / n[-1])],
-                                 mode="lines", name="trend, extended", line=dict(dash="dash", color="grey"),
+                                 mode="lines", name="last doubling's gain, extended", line=dict(dash="dash", color="grey"),
                                  hovertemplate="%{x:.0f} patients: %{y:.3f} if the trend held<extra></extra>"))
     fig.add_hline(y=target, line_dash="dot", line_color=BELOW_CHANCE, annotation_text=f"target {target:g}")
     fig.update_layout(title=f"{curve['architecture']} ({curve['view']} view): ROC AUC by training patients",
-                      xaxis=dict(type="log", title="training patients per fold (log scale)"),
+                      xaxis=dict(type="log", title="training patients per fold (log scale)",
+                                 tickvals=[5, 10, 20, 50, 100, 200, 500, 1000]),
                       yaxis=dict(title="ROC AUC (out of fold, 95 % CI)"), height=380,
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return fig

@@ -18,25 +18,34 @@ def load_curve() -> dict[str, Any] | None:
     return load_json(METRICS_DIR / LEARNING_CURVE_FILE)
 
 
-def _extrapolation(curve: Mapping[str, Any]) -> str:
-    need, target = curve["patients_for_target"], curve["target_roc_auc"]
+def _patients(value: float | None) -> str:
+    """A patient count as a reader takes it in: two significant figures past a hundred (an
+    extrapolation has no more), "more than any number" for a trend that never gets there."""
+    if value is None:
+        return "more than any number"
+    return f"{value:.0f}" if value < 100 else f"{float(f'{value:.2g}'):,.0f}"
+
+
+def _trend_words(trend: Mapping[str, Any], target: float) -> str:
+    gain, need = trend["gain_per_doubling"], trend["patients_for_target"]
+    words = (f"{gain['value']:+.3f} ROC AUC per doubling (95 % CI {gain['ci95_low']:+.3f} to "
+             f"{gain['ci95_high']:+.3f})")
     if need["value"] is None:
-        return (f"The measured trend does not rise, so it says nothing about how many patients ROC AUC "
-                f"{target:g} would take.")
-    high = ("more than any number (in some resamples the trend does not rise)" if need["ci95_high"] is None
-            else f"{need['ci95_high']:.0f}")
-    return (f"If that trend held, ROC AUC {target:g} would take about {need['value']:.0f} training "
-            f"patients (95 % CI {need['ci95_low']:.0f} to {high}). That is an extrapolation from "
-            f"{len(curve['points'])} points: learning curves flatten, so read it as a lower bound.")
+        return words + f", which never reaches {target:g}"
+    return (words + f", which would reach {target:g} at about {_patients(need['value'])} training patients "
+            f"(95 % CI {_patients(need['ci95_low'])} to {_patients(need['ci95_high'])})")
 
 
 def curve_caption(curve: Mapping[str, Any]) -> str:
-    """The gain per doubling and the patients the trend needs for the target, with intervals."""
-    gain = curve["gain_per_doubling"]
+    """What the curve measured, the last doubling's gain and the whole curve's, each with the
+    patients it would need for the target, and why the first is the one to believe."""
     points = ", ".join(f"{p['train_patient_fraction']:.0%} ({p['training_patients_per_fold']:.1f})"
                        for p in curve["points"])
+    last, every = curve["trend"]["last_doubling"], curve["trend"]["all_points"]
+    target = curve["target_roc_auc"]
     return (f"The same recipe on the same {curve['n_patients']} patients and held-out folds, each fold "
             f"trained on a nested share of its training patients (share and patients per fold): {points}. "
-            f"Each doubling of the training patients gained {gain['value']:+.3f} ROC AUC (95 % CI "
-            f"{gain['ci95_low']:+.3f} to {gain['ci95_high']:+.3f}, over {curve['resamples']} patient "
-            f"resamples). " + _extrapolation(curve))
+            f"Over the last doubling of patients: {_trend_words(last, target)}. Over the whole curve: "
+            f"{_trend_words(every, target)}. Intervals from {curve['resamples']} patient resamples. "
+            "Learning curves flatten as data grows, so the last doubling's gain is the one to extend; "
+            "the whole curve's is an optimistic bound. Both are extrapolations beyond the data.")

@@ -21,6 +21,7 @@ from liver_model.errors import ReportMismatch
 from liver_model.training.recipe import changed_settings, with_defaults
 
 _AUC = METRICS["roc_auc"]
+MAX_DOUBLINGS = 20
 LEARNING_CURVE_FILE = "learning_curve.json"
 """Where ``learning-curve`` writes by default (in the metrics folder) and Performance reads."""
 
@@ -54,12 +55,35 @@ def _slope(n_patients: np.ndarray, auc: np.ndarray) -> float:
 
 
 def patients_for(target: float, n_now: float, auc_now: float, slope: float) -> float | None:
-    """Training patients at which the fitted trend reaches ``target`` (None if it never does)."""
+    """Training patients at which the fitted trend reaches ``target``; None if it never does, or
+    only after more than :data:`MAX_DOUBLINGS` doublings (a million-fold the data is "never")."""
     if auc_now >= target:
         return n_now
-    if slope <= 0:
+    if slope <= 0 or (target - auc_now) / slope > MAX_DOUBLINGS:
         return None
     return float(n_now * 2 ** ((target - auc_now) / slope))
+
+
+def _trend(n: np.ndarray, auc: np.ndarray, boot: np.ndarray, use: np.ndarray,
+           target: float) -> dict[str, Any]:
+    """Gain per doubling fitted to the points ``use`` selects, and the patients it needs for
+    ``target`` from the largest point, each with a 95 % interval over the resamples ``boot``."""
+    slopes = np.array([_slope(n[use], row[use]) for row in boot])
+    slope = _slope(n[use], auc[use])
+    needed = [patients_for(target, n[-1], row[-1], s) for row, s in zip(boot, slopes)]
+    # A resample whose trend never reaches the target counts as "more than any number".
+    needed_sorted = np.sort([np.inf if v is None else v for v in needed])
+    return {
+        "points_used": [float(x) for x in n[use]],
+        "gain_per_doubling": {"value": slope, "ci95_low": float(np.percentile(slopes, 2.5)),
+                              "ci95_high": float(np.percentile(slopes, 97.5)),
+                              "fraction_positive": float(np.mean(slopes > 0))},
+        "patients_for_target": {
+            "value": patients_for(target, n[-1], auc[-1], slope),
+            # "nearest": interpolating between two "never"s (inf) is undefined.
+            "ci95_low": _finite_or_none(np.percentile(needed_sorted, 2.5, method="nearest")),
+            "ci95_high": _finite_or_none(np.percentile(needed_sorted, 97.5, method="nearest"))},
+    }
 
 
 def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = 0.93,
@@ -67,9 +91,12 @@ def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = 0.93
     """The curve of ``reports`` (one recipe, same folds, different shares of training patients).
 
     Each point: patients per fold, pooled ROC AUC with its patient-bootstrap interval, and its
-    difference to the largest share. The slope (ROC AUC per doubling of patients) and the
-    patients the trend needs to reach ``target`` come with 95 % intervals over the same
-    resamples. :class:`ReportMismatch` when the reports are not one recipe on the same folds.
+    difference to the largest share. Two trends, each a gain per doubling of patients and the
+    patients it needs to reach ``target``, with 95 % intervals over the same resamples: over
+    every point, and over the last doubling (the points with at least half the largest share's
+    patients). Learning curves flatten, so the last doubling's gain is the one to extend; the
+    whole curve's is the optimistic bound. :class:`ReportMismatch` when the reports are not one
+    recipe on the same folds.
     """
     if len(reports) < 2:
         raise ReportMismatch("a learning curve needs at least two reports")
@@ -87,10 +114,6 @@ def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = 0.93
         samples.append([_AUC(y[index], s[index]) for s in scores])
     boot = np.asarray(samples)
     auc = np.array([_AUC(y, s) for s in scores])
-    slopes = np.array([_slope(n, row) for row in boot])
-    needed = [patients_for(target, n[-1], row[-1], s) for row, s in zip(boot, slopes)]
-    # A resample whose trend never reaches the target counts as "more than any number".
-    needed_sorted = np.sort([np.inf if v is None else v for v in needed])
     points = [{"train_patient_fraction": with_defaults(r.get("config") or {})["train_patient_fraction"],
                "training_patients_per_fold": float(n_i), "roc_auc": float(a),
                "ci95_low": float(np.percentile(boot[:, i], 2.5)),
@@ -99,21 +122,16 @@ def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = 0.93
                "difference_ci95_low": float(np.percentile(boot[:, i] - boot[:, -1], 2.5)),
                "difference_ci95_high": float(np.percentile(boot[:, i] - boot[:, -1], 97.5))}
               for i, (r, n_i, a) in enumerate(zip(reports, n, auc))]
-    slope = _slope(n, auc)
+    last = n >= n[-1] / 2 - 0.5  # half the largest share, allowing for rounding per stratum
+    if last.sum() < 2:
+        last[-2:] = True
     return {
         "architecture": full.get("architecture"), "view": with_defaults(full.get("config") or {})["view"],
         "n_patients": int(np.unique(patients).size), "n_slices": int(y.size),
-        "points": points,
-        "gain_per_doubling": {"value": slope, "ci95_low": float(np.percentile(slopes, 2.5)),
-                              "ci95_high": float(np.percentile(slopes, 97.5)),
-                              "fraction_positive": float(np.mean(slopes > 0))},
-        "target_roc_auc": target,
-        "patients_for_target": {
-            "value": patients_for(target, n[-1], auc[-1], slope),
-            "ci95_low": _finite_or_none(np.percentile(needed_sorted, 2.5)),
-            "ci95_high": _finite_or_none(np.percentile(needed_sorted, 97.5)),
-            "caveat": "a straight line in log2(patients) through the measured points, extended "
-                      "beyond them; learning curves flatten, so read it as a lower bound"},
+        "points": points, "target_roc_auc": target,
+        "trend": {"last_doubling": _trend(n, auc, boot, last, target),
+                  "all_points": _trend(n, auc, boot, np.ones_like(last), target)},
+        "caveat": "straight lines in log2(patients) through measured points, extended beyond them",
         "resamples": int(boot.shape[0]),
     }
 

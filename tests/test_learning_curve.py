@@ -71,10 +71,25 @@ def test_a_curve_from_real_scores_shows_the_loss_of_fewer_patients() -> None:
     first = curve["points"][0]
     assert first["difference_to_all"] < 0 and first["difference_ci95_high"] < 0
     assert first["ci95_low"] <= first["roc_auc"] <= first["ci95_high"]
-    assert curve["gain_per_doubling"]["value"] > 0 and curve["gain_per_doubling"]["ci95_low"] > 0
-    need = curve["patients_for_target"]
-    assert need["value"] > training_patients_per_fold(full)
-    assert need["ci95_low"] <= need["value"]
+    for trend in curve["trend"].values():  # two points: the last doubling is the whole curve
+        assert trend["gain_per_doubling"]["value"] > 0 and trend["gain_per_doubling"]["ci95_low"] > 0
+        need = trend["patients_for_target"]
+        assert need["value"] > training_patients_per_fold(full)
+        assert need["ci95_low"] <= need["value"]
+
+
+def test_the_last_doubling_is_fitted_apart_from_the_whole_curve() -> None:
+    """A curve that rises early and then flattens: the last doubling's gain is the smaller one."""
+    full = json.loads(LIVER_REPORT.read_text())
+    quarter = _fewer_patients(full, 0.25, noise=0.4)
+    half = _fewer_patients(full, 0.5, noise=0.02, seed=1)
+    curve = learning_curve([full, half, quarter], resamples=200)
+    last, every = curve["trend"]["last_doubling"], curve["trend"]["all_points"]
+    assert len(last["points_used"]) == 2 and len(every["points_used"]) == 3
+    assert last["points_used"] == [p["training_patients_per_fold"] for p in curve["points"][1:]]
+    assert 0 <= last["gain_per_doubling"]["value"] < every["gain_per_doubling"]["value"]
+    assert (last["patients_for_target"]["value"] is None
+            or last["patients_for_target"]["value"] > every["patients_for_target"]["value"])
 
 
 def test_a_curve_mixes_no_other_recipe_and_no_other_folds() -> None:
@@ -93,6 +108,7 @@ def test_patients_for_a_target_follows_the_log_trend() -> None:
     assert patients_for(0.93, 22, 0.86, 0.035) == pytest.approx(88.0)  # two doublings
     assert patients_for(0.93, 22, 0.95, 0.0) == 22  # already there
     assert patients_for(0.93, 22, 0.86, -0.01) is None  # a flat or falling trend never gets there
+    assert patients_for(0.93, 22, 0.86, 0.001) is None  # 70 doublings: never, not an overflow
 
 
 def test_ship_refuses_a_share_of_the_patients(tmp_path: Path) -> None:
@@ -110,20 +126,40 @@ def test_performance_draws_the_curve_and_says_what_it_means() -> None:
     measured, trend = fig.data
     assert list(measured.x) == sorted(measured.x) and len(measured.x) == 3
     assert list(measured.y) == [p["roc_auc"] for p in curve["points"]]
-    need = curve["patients_for_target"]["value"]
+    last = curve["trend"]["last_doubling"]
+    need = last["patients_for_target"]["value"]
     assert need < measured.x[-1] * 2 ** cv_charts.TREND_DOUBLINGS  # a steep made-up loss
     assert trend.x[0] == measured.x[-1] and fig.layout.xaxis.type == "log"
     assert trend.x[1] == pytest.approx(need) and trend.y[1] == pytest.approx(0.93)
     # A shallow trend is drawn three doublings out, short of the target, along its own slope.
-    shallow = {**curve, "gain_per_doubling": {**curve["gain_per_doubling"], "value": 0.005},
-               "patients_for_target": {**curve["patients_for_target"], "value": 5e5}}
+    shallow = {**curve, "trend": {**curve["trend"], "last_doubling": {
+        **last, "gain_per_doubling": {**last["gain_per_doubling"], "value": 0.005},
+        "patients_for_target": {**last["patients_for_target"], "value": 5e5}}}}
     trend = cv_charts.learning_curve_figure(shallow).data[1]
     assert trend.x[1] == pytest.approx(8 * measured.x[-1]) and trend.y[1] == pytest.approx(trend.y[0] + 0.015)
     caption = learning_curve_view.curve_caption(curve)
-    assert f"{curve['gain_per_doubling']['value']:+.3f} ROC AUC" in caption
-    assert f"about {curve['patients_for_target']['value']:.0f} training patients" in caption
-    assert "50% (" in caption and "100% (" in caption and "lower bound" in caption
+    assert f"last doubling of patients: {last['gain_per_doubling']['value']:+.3f} ROC AUC" in caption
+    assert f"about {need:.0f} training patients" in caption  # under 100: as computed
+    assert learning_curve_view._patients(19646.3) == "20,000" and learning_curve_view._patients(262595) == "260,000"
+    every = curve["trend"]["all_points"]["gain_per_doubling"]["value"]
+    assert f"whole curve: {every:+.3f} ROC AUC" in caption
+    assert "50% (" in caption and "100% (" in caption and "optimistic bound" in caption
     # A trend that does not rise is never extended to the target.
-    flat = {**curve, "patients_for_target": {**curve["patients_for_target"], "value": None}}
+    flat = {**curve, "trend": {**curve["trend"], "last_doubling": {
+        **last, "patients_for_target": {**last["patients_for_target"], "value": None}}}}
     assert len(cv_charts.learning_curve_figure(flat).data) == 1
-    assert "does not rise, so it says nothing" in learning_curve_view.curve_caption(flat)
+    assert "which never reaches 0.93. Over the whole curve" in learning_curve_view.curve_caption(flat)
+
+
+def test_the_shipped_learning_curve_is_in_step_with_its_reports() -> None:
+    """Performance's curve is what ``learning-curve`` makes of the reports it names (points and
+    gains do not depend on the resamples; a re-run CV without a new curve fails here)."""
+    shipped = json.loads((METRICS_DIR / "learning_curve.json").read_text())
+    again = learning_curve([json.loads((METRICS_DIR / name).read_text()) for name in shipped["reports"]],
+                           resamples=20)
+    assert [p["roc_auc"] for p in again["points"]] == pytest.approx([p["roc_auc"] for p in shipped["points"]])
+    assert ([p["training_patients_per_fold"] for p in again["points"]]
+            == [p["training_patients_per_fold"] for p in shipped["points"]])
+    for name, trend in again["trend"].items():
+        assert trend["gain_per_doubling"]["value"] == pytest.approx(shipped["trend"][name]["gain_per_doubling"]["value"])
+    assert len(shipped["points"]) >= 3 and shipped["resamples"] >= 900

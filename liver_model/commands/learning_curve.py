@@ -34,11 +34,12 @@ def run(args: argparse.Namespace) -> int:
               f"{point['roc_auc']:.3f} [{point['ci95_low']:.3f}-{point['ci95_high']:.3f}], "
               f"{point['difference_to_all']:+.3f} [{point['difference_ci95_low']:+.3f}, "
               f"{point['difference_ci95_high']:+.3f}] vs all")
-    gain, need = curve["gain_per_doubling"], curve["patients_for_target"]
-    patients = [("never" if v is None else f"{v:.0f}") for v in (need["value"], need["ci95_low"], need["ci95_high"])]
-    print(f"gain per doubling of patients: {gain['value']:+.3f} [{gain['ci95_low']:+.3f}, "
-          f"{gain['ci95_high']:+.3f}]; ROC AUC {args.target} at ~{patients[0]} training patients "
-          f"[{patients[1]}, {patients[2]}] if the trend held")
+    for name, trend in curve["trend"].items():
+        gain, need = trend["gain_per_doubling"], trend["patients_for_target"]
+        patients = [("never" if v is None else f"{v:.0f}") for v in (need["value"], need["ci95_low"], need["ci95_high"])]
+        print(f"{name.replace('_', ' ')}: {gain['value']:+.3f} [{gain['ci95_low']:+.3f}, "
+              f"{gain['ci95_high']:+.3f}] ROC AUC per doubling of patients; ROC AUC {args.target} at "
+              f"~{patients[0]} training patients [{patients[1]}, {patients[2]}] if it held")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(curve, indent=1) + "\n")
     print(f"wrote {args.out}")
