@@ -111,11 +111,13 @@ def test_patients_for_a_target_follows_the_log_trend() -> None:
     assert patients_for(0.93, 22, 0.86, 0.001) is None  # 70 doublings: never, not an overflow
 
 
-def test_ship_refuses_a_share_of_the_patients(tmp_path: Path) -> None:
+def test_cv_refuses_a_share_it_cannot_train_or_ship(tmp_path: Path) -> None:
+    argv = ["cv", "--manifest", "unused.csv", "--arch", "efficientnet_lite0_unet", "--out", str(tmp_path / "r.json")]
     with pytest.raises(SystemExit, match="every patient"):
-        main(["cv", "--manifest", "unused.csv", "--arch", "efficientnet_lite0_unet",
-              "--train-patient-fraction", "0.5", "--ship", str(tmp_path / "m"),
-              "--out", str(tmp_path / "r.json")])
+        main(argv + ["--train-patient-fraction", "0.5", "--ship", str(tmp_path / "m")])
+    for share in ("0", "1.5", "-0.25"):
+        with pytest.raises(SystemExit, match=r"must lie in \(0, 1\]"):
+            main(argv + ["--train-patient-fraction", share])
 
 
 def test_performance_draws_the_curve_and_says_what_it_means() -> None:

@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         slice_loss_weight=args.slice_loss_weight, train_patient_fraction=args.train_patient_fraction,
         steps_per_epoch=args.steps_per_epoch, view=args.view,
         test_time_flips=args.test_time_flips)
+    if not 0 < args.train_patient_fraction <= 1:
+        raise SystemExit(f"--train-patient-fraction must lie in (0, 1], not {args.train_patient_fraction}")
     if args.ship is not None and args.train_patient_fraction < 1:
         raise SystemExit("--ship trains on every patient: drop --train-patient-fraction")
     if args.ship is not None and args.recalibrate is not None:
