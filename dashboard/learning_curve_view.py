@@ -2,7 +2,7 @@
 
 Why apart from ``recipe_view``: that module pairs recipes; this one reads the file
 ``python -m liver_model learning-curve`` writes (:mod:`liver_model.learning_curve`) and says what
-its slope and extrapolation mean, including how little three points can say.
+its two trends and their extrapolations mean, including how little a few points can say.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ not to assume: the same recipe is cross-validated on the same held-out folds whi
 trains on a nested share of its training patients (``cv --train-patient-fraction``). The gain
 per doubling of patients, with a 95 % interval from resampling patients (every report scored on
 the same resample, so the slope is paired), tells a successor how many patients a target would
-take if the trend held. It is an extrapolation from three points, and the output says so.
+take if the trend held. It is an extrapolation from a few points, and the output says so.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from liver_model.cv_compare import align
+from liver_model.cv_compare import align, what_changed
 from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS, patient_resamples
 from liver_model.errors import ReportMismatch
-from liver_model.training.recipe import changed_settings, with_defaults
+from liver_model.training.recipe import with_defaults
 
 _AUC = METRICS["roc_auc"]
 MAX_DOUBLINGS = 20
@@ -37,13 +37,11 @@ def training_patients_per_fold(report: Mapping[str, Any]) -> float:
 
 
 def _check_same_recipe(reports: Sequence[Mapping[str, Any]]) -> None:
-    """Points of one curve may differ in the share of training patients only."""
+    """Points of one curve may differ in the share of training patients only (not in recipe,
+    architecture or, for a liver view, the locator that placed the held-out boxes)."""
     base = reports[0]
     for other in reports[1:]:
-        changed = [c for c in changed_settings(base.get("config"), other.get("config"))
-                   if not c.startswith("train_patient_fraction:")]
-        if other.get("architecture") != base.get("architecture"):
-            changed.insert(0, "architecture")
+        changed = [c for c in what_changed(base, other) if not c.startswith("train_patient_fraction:")]
         if changed:
             raise ReportMismatch("a learning curve compares one recipe on fewer patients; these "
                                  f"reports also differ in {', '.join(changed)}")

@@ -98,6 +98,10 @@ def test_a_curve_mixes_no_other_recipe_and_no_other_folds() -> None:
     other_recipe["config"]["tumour_weight"] = 3.0
     with pytest.raises(ReportMismatch, match="tumour_weight"):
         learning_curve([other_recipe, full], resamples=10)
+    other_locator = _fewer_patients(full, 0.5, noise=0.3)
+    other_locator["locator"] = "another body-view run"
+    with pytest.raises(ReportMismatch, match="locator"):
+        learning_curve([other_locator, full], resamples=10)
     other_folds = _fewer_patients(full, 0.5, noise=0.3)
     other_folds["slices"][0]["fold"] = (other_folds["slices"][0]["fold"] + 1) % 5
     with pytest.raises(ReportMismatch, match="fold"):
