@@ -16,6 +16,7 @@ import pandas as pd
 
 from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
+from liver_model.auc_by_patient import TARGET_ROC_AUC, patient_costs, patients_to_reach, report_pair_losses
 from liver_model.card_files import cv_report_path
 from liver_model.detection_bins import flagged_normals
 from liver_model.training.recipe import optional_settings, with_defaults
@@ -186,6 +187,50 @@ def flagged_normals_table(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{"patient": r["patient_id"], "normal slices": r["normal_slices"],
                           "called tumour": r["flagged"], "share": r["share_flagged"]}
                          for r in flagged_normals(report) if r["flagged"]], columns=columns)
+
+
+def auc_cost_table(report: Mapping[str, Any], top: int = 5) -> pd.DataFrame:
+    """The ``top`` patients whose slices cost the pooled ROC AUC most
+    (:func:`liver_model.auc_by_patient.patient_costs`); empty where the report has no slice scores."""
+    columns = ["patient", "ROC AUC if ranked right", "lost via its tumour slices", "lost via its tumour-free slices",
+               "slices (tumour / tumour-free)"]
+    if not _has_both_classes(report):
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame([dict(zip(columns, (c.patient_id, c.auc_if_read_right, c.lost_via_tumour_slices,
+                                            c.lost_via_normal_slices, f"{c.tumour_slices} / {c.normal_slices}")))
+                         for c in patient_costs(report_pair_losses(report))[:top]], columns=columns)
+
+
+PATH_NAMED = 4
+"""Patients named one by one in :func:`target_path_note`; the rest are counted."""
+
+
+def target_path_note(report: Mapping[str, Any], target: float = TARGET_ROC_AUC) -> str | None:
+    """Which patients' slices, read right, would lift the pooled ROC AUC to ``target``; None where
+    the report has no slice scores.
+
+    Why: it says whether the gap to the target is spread over many patients (a better recipe
+    overall) or held by a few cases (patients like them, or a fix aimed at them)."""
+    if not _has_both_classes(report):
+        return None
+    losses = report_pair_losses(report)
+    path = patients_to_reach(losses, target)
+    if not path:
+        return f"The pooled ROC AUC, {losses.roc_auc:.3f}, already reaches the {target:g} target."
+    named = [f"{patient} (ROC AUC {auc:.3f})" for patient, auc in path[:PATH_NAMED]]
+    if len(path) > PATH_NAMED:
+        named.append(f"{len(path) - PATH_NAMED} more ({path[-1][1]:.3f})")
+    rest = [c for c in patient_costs(losses) if c.patient_id not in {p for p, _ in path}]
+    others = (f"; no other patient's slices alone would add more than {rest[0].auc_if_read_right - losses.roc_auc:.3f}"
+              if rest else "")
+    return (f"With every other slice scored as now, reading right the slices of {', then '.join(named)} would lift "
+            f"the pooled ROC AUC from {losses.roc_auc:.3f} past the {target:g} target: the gap is held by "
+            f"{len(path)} patient{'s' if len(path) > 1 else ''}{others}.")
+
+
+def _has_both_classes(report: Mapping[str, Any]) -> bool:
+    labels = {s.get("y") for s in report.get("slices") or []}
+    return {0, 1} <= labels
 
 
 def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:

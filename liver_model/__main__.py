@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "refresh-cards": ("liver_model.commands.refresh_cards", "Re-read shipped cards' CV summaries from their reports."),
     "recipe-comparison": ("liver_model.commands.recipe_comparison", "Every ablation CV report against the shipped recipe it changes."),
     "learning-curve": ("liver_model.commands.learning_curve", "ROC AUC against the number of training patients (cv reports of one recipe)."),
+    "auc-by-patient": ("liver_model.commands.auc_by_patient", "Where a cv report's pooled ROC AUC is lost, patient by patient."),
     "ensemble": ("liver_model.commands.ensemble", "Cross-validate and ship the mean of shipped detectors."),
     "report": ("liver_model.commands.report", "Write a case report (PDF, JSON) for a slice or series."),
     "import-volumes": ("liver_model.commands.import_volumes", "Labelled NIfTI volumes (LiTS, MSD) -> a dataset with a manifest."),

@@ -63,6 +63,10 @@ class ReportMismatch(LiverLensError):
     """Two cross-validation reports cannot be compared slice by slice (other slices or folds)."""
 
 
+class UnrankableScores(LiverLensError):
+    """Slice scores that give no ROC AUC: lengths differ, a score is missing, or one class is absent."""
+
+
 class DatasetImportError(LiverLensError):
     """Volumes given to the dataset importer cannot become a manifest (unreadable, mismatched
     CT and labels, unknown names, or patient ids that do not name the same patients)."""

@@ -51,6 +51,12 @@ for model_id, cv in cv_chosen.items():
     left, right = st.columns([3, 2])
     left.plotly_chart(cv_charts.per_patient_auc_figure(cv_view.per_patient(cv), title=f"{model_id}: ROC AUC per "
                                                        "patient (out of fold)"), key=f"performance_cv_patients_{model_id}")
+    if not (costs := cv_view.auc_cost_table(cv)).empty:
+        left.markdown("**Where the pooled ROC AUC is lost: the costliest patients**")
+        left.dataframe(costs.round(3), hide_index=True, width="stretch")
+        left.caption("Every wrongly ranked pair (a tumour slice scored below a tumour-free one) belongs to two "
+                     "patients, so the loss splits exactly by patient. \"If ranked right\": the pooled ROC AUC "
+                     "with that patient's slices all ranked right. " + (cv_view.target_path_note(cv) or ""))
     with right:
         if cv_view.is_ensemble(cv):
             st.markdown(f"**Ensemble of {', '.join(cv['members'])}**: no outline of its own, so no "

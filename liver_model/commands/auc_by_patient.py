@@ -1,0 +1,37 @@
+"""``python -m liver_model auc-by-patient``: whose slices a CV report's pooled ROC AUC loses on.
+
+Usage: ``python -m liver_model auc-by-patient assets/metrics/cv_lite0_two_views.json [--target 0.93]
+[--top 8]``. Prints, per patient, the ROC AUC lost through its tumour slices and through its
+tumour-free slices and the pooled ROC AUC if its slices were ranked right, then the fewest
+patients whose slices, read right, would reach the target (:mod:`liver_model.auc_by_patient`).
+Seconds, no model: it reads the report's out-of-fold scores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from liver_model.auc_by_patient import TARGET_ROC_AUC, patient_costs, patients_to_reach, report_pair_losses
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("report", type=Path, help="a cv or ensemble report with per-slice scores")
+    parser.add_argument("--target", type=float, default=TARGET_ROC_AUC, help="pooled ROC AUC to reach")
+    parser.add_argument("--top", type=int, default=8, help="patients to list, most costly first")
+
+
+def run(args: argparse.Namespace) -> int:
+    losses = report_pair_losses(json.loads(args.report.read_text()))
+    print(f"{args.report.name}: pooled ROC AUC {losses.roc_auc:.3f} over {len(losses.patients)} patients")
+    print(f"{'patient':<10} {'tumour':>6} {'normal':>6}  {'lost via tumour':>15} {'lost via normal':>15}  "
+          "ROC AUC if read right")
+    for cost in patient_costs(losses)[:args.top]:
+        print(f"{cost.patient_id:<10} {cost.tumour_slices:>6} {cost.normal_slices:>6}  "
+              f"{cost.lost_via_tumour_slices:>15.3f} {cost.lost_via_normal_slices:>15.3f}  {cost.auc_if_read_right:.3f}")
+    path = patients_to_reach(losses, args.target)
+    steps = " -> ".join(f"{patient} {auc:.3f}" for patient, auc in path)
+    print(f"{args.target} is reached by reading {len(path)} patient(s) right: {steps}" if path
+          else f"already at or above {args.target}")
+    return 0
