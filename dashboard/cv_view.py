@@ -16,8 +16,9 @@ import pandas as pd
 
 from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
-from liver_model.auc_by_patient import TARGET_ROC_AUC, patient_costs, patients_to_reach, report_pair_losses
+from liver_model.auc_by_patient import patient_costs, patients_to_reach, report_pair_losses
 from liver_model.card_files import cv_report_path
+from liver_model.cv_metrics import TARGET_ROC_AUC
 from liver_model.detection_bins import flagged_normals
 from liver_model.training.recipe import optional_settings, with_defaults
 from liver_model.weak_spots import weak_spots

@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from liver_model.cv_metrics import TARGET_ROC_AUC
 from liver_model.errors import UnrankableScores
-
-TARGET_ROC_AUC = 0.93
-"""The pooled ROC AUC the project aims at (issue 9; patient-level studies report ~0.95)."""
 
 
 @dataclass(frozen=True)

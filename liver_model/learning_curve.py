@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from liver_model.cv_compare import align, what_changed
-from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS, patient_resamples
+from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, METRICS, TARGET_ROC_AUC, patient_resamples
 from liver_model.errors import ReportMismatch
 from liver_model.training.recipe import with_defaults
 
@@ -84,7 +84,7 @@ def _trend(n: np.ndarray, auc: np.ndarray, boot: np.ndarray, use: np.ndarray,
     }
 
 
-def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = 0.93,
+def learning_curve(reports: Sequence[Mapping[str, Any]], *, target: float = TARGET_ROC_AUC,
                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """The curve of ``reports`` (one recipe, same folds, different shares of training patients).
 

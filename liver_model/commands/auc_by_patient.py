@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from liver_model.auc_by_patient import TARGET_ROC_AUC, patient_costs, patients_to_reach, report_pair_losses
+from liver_model.auc_by_patient import patient_costs, patients_to_reach, report_pair_losses
+from liver_model.cv_metrics import TARGET_ROC_AUC
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES
+from liver_model.cv_metrics import BOOTSTRAP_RESAMPLES, TARGET_ROC_AUC
 from liver_model.learning_curve import LEARNING_CURVE_FILE, learning_curve
 from liver_model.paths import METRICS_DIR
 
@@ -20,7 +20,7 @@ from liver_model.paths import METRICS_DIR
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     parser.add_argument("reports", nargs="+", type=Path, help="cv reports of one recipe")
-    parser.add_argument("--target", type=float, default=0.93, help="ROC AUC to extrapolate to")
+    parser.add_argument("--target", type=float, default=TARGET_ROC_AUC, help="ROC AUC to extrapolate to")
     parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES)
     parser.add_argument("--out", type=Path, default=METRICS_DIR / LEARNING_CURVE_FILE)
 
