@@ -95,10 +95,28 @@ def pair_losses(y: Sequence[int], score: Sequence[float], patient_ids: Sequence[
                       np.bincount(index[y == 0], minlength=len(patients)))
 
 
-def report_pair_losses(report: Mapping[str, Any]) -> PairLosses:
-    """:func:`pair_losses` of a CV report's out-of-fold slice scores (``report["slices"]``)."""
+def report_columns(report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, out-of-fold scores, patient ids) of a CV report's slices (``report["slices"]``)."""
     slices = report.get("slices") or []
-    return pair_losses([s["y"] for s in slices], [s["score"] for s in slices], [s["patient_id"] for s in slices])
+    return (np.array([s["y"] for s in slices], int), np.array([s["score"] for s in slices], float),
+            np.array([s["patient_id"] for s in slices], str))
+
+
+def report_pair_losses(report: Mapping[str, Any]) -> PairLosses:
+    """:func:`pair_losses` of a CV report's out-of-fold slice scores."""
+    return pair_losses(*report_columns(report))
+
+
+def read_right(y: Sequence[int], score: Sequence[float], patient_ids: Sequence[str],
+               patients: Iterable[str]) -> np.ndarray:
+    """``score`` with ``patients``' tumour slices moved above, and their tumour-free slices below,
+    every other slice: for metrics that depend on more than the ranked pairs (sensitivity at a
+    specificity, whose threshold the tumour-free slices set), where :class:`PairLosses` does not reach."""
+    y, out = np.asarray(y, int), np.array(score, float)
+    chosen = np.isin(np.asarray(patient_ids, str), list(patients))
+    out[chosen & (y == 1)] = out.max() + 1.0
+    out[chosen & (y == 0)] = out.min() - 1.0
+    return out
 
 
 def patient_costs(losses: PairLosses) -> list[PatientCost]:

@@ -12,7 +12,9 @@ from sklearn.metrics import roc_auc_score
 
 from dashboard import cv_view
 from liver_model.__main__ import main
-from liver_model.auc_by_patient import pair_losses, patient_costs, patients_to_reach, report_pair_losses
+from liver_model.auc_by_patient import (pair_losses, patient_costs, patients_to_reach, read_right, report_columns,
+                                        report_pair_losses)
+from liver_model.cv_metrics import sensitivity_at_specificity
 from liver_model.errors import UnrankableScores
 from liver_model.paths import METRICS_DIR
 
@@ -20,26 +22,21 @@ COMBINED = METRICS_DIR / "cv_lite0_two_views.json"
 BODY = METRICS_DIR / "cv_efficientnet_lite0_unet.json"
 
 
-def _columns(report: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    slices = report["slices"]
-    return (np.array([s["y"] for s in slices]), np.array([s["score"] for s in slices], float),
-            np.array([s["patient_id"] for s in slices]))
-
-
 def _read_right(y: np.ndarray, score: np.ndarray, ids: np.ndarray, patients: set[str]) -> float:
-    """scikit-learn's ROC AUC with ``patients``' tumour slices scored above and their tumour-free
-    slices below every other slice: what "read right" means, done the slow, obvious way."""
-    moved = score.copy()
+    """scikit-learn's ROC AUC of the scores with ``patients`` moved to where "read right" puts them:
+    the slow, obvious way, independent of the pair table."""
+    moved = read_right(y, score, ids, patients)
     chosen = np.isin(ids, list(patients))
-    moved[chosen & (y == 1)] = score.max() + 1
-    moved[chosen & (y == 0)] = score.min() - 1
+    assert (moved[~chosen] == score[~chosen]).all()
+    assert (moved[chosen & (y == 1)] > moved[~chosen].max()).all()
+    assert (moved[chosen & (y == 0)] < moved[~chosen].min()).all()
     return roc_auc_score(y, moved)
 
 
 @pytest.mark.parametrize("path", [COMBINED, BODY])
 def test_the_split_is_exact_on_the_shipped_out_of_fold_scores(path) -> None:
     report = json.loads(path.read_text())
-    y, score, ids = _columns(report)
+    y, score, ids = report_columns(report)
     losses = report_pair_losses(report)
     assert losses.roc_auc == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     assert losses.roc_auc == pytest.approx(report["pooled"]["roc_auc"]["value"], abs=1e-4)
@@ -91,7 +88,7 @@ def test_a_patient_scored_worse_becomes_the_costliest_and_its_fix_is_what_was_lo
 
 def test_the_fewest_patients_to_reach_a_target() -> None:
     report = json.loads(COMBINED.read_text())
-    y, score, ids = _columns(report)
+    y, score, ids = report_columns(report)
     losses = report_pair_losses(report)
     path = patients_to_reach(losses, 0.93)
     aucs = [auc for _, auc in path]
@@ -138,3 +135,8 @@ def test_performance_table_and_note_name_whose_slices_hold_the_gap(capsys) -> No
     out = capsys.readouterr().out
     assert f"pooled ROC AUC {losses.roc_auc:.3f} over 28 patients" in out
     assert f"reached by reading {len(path)} patient(s) right" in out and costs[2].patient_id in out
+    y, score, ids = report_columns(report)
+    now = sensitivity_at_specificity(y, score, 0.85)
+    fixed = sensitivity_at_specificity(y, read_right(y, score, ids, [p for p, _ in path]), 0.85)
+    assert fixed > now  # the patients that hold the ROC AUC gap hold missed tumour slices too
+    assert f"sensitivity at specificity 0.85 (target 0.9): {now:.3f}, {fixed:.3f} with" in out
