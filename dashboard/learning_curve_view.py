@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from dashboard.metrics_view import METRICS_DIR, load_json
-from liver_model.learning_curve import LEARNING_CURVE_FILE
+from liver_model.learning_curve import LEARNING_CURVE_GLOB
 
 
-def load_curve() -> dict[str, Any] | None:
-    """The shipped learning curve, or None before ``learning-curve`` has run."""
-    return load_json(METRICS_DIR / LEARNING_CURVE_FILE)
+def load_curves() -> list[dict[str, Any]]:
+    """The shipped learning curves, one per recipe (in file-name order); empty before
+    ``learning-curve`` has run."""
+    return [curve for path in sorted(METRICS_DIR.glob(LEARNING_CURVE_GLOB)) if (curve := load_json(path))]
 
 
 def _patients(value: float | None) -> str:

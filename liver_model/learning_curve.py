@@ -23,7 +23,9 @@ from liver_model.training.recipe import with_defaults
 _AUC = METRICS["roc_auc"]
 MAX_DOUBLINGS = 20
 LEARNING_CURVE_FILE = "learning_curve.json"
-"""Where ``learning-curve`` writes by default (in the metrics folder) and Performance reads."""
+"""Where ``learning-curve`` writes by default (in the metrics folder)."""
+LEARNING_CURVE_GLOB = "learning_curve*.json"
+"""The curves Performance draws, one file per recipe (``learning-curve --out``)."""
 
 
 def training_patients_per_fold(report: Mapping[str, Any]) -> float:

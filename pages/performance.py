@@ -110,12 +110,12 @@ else:
         st.caption(f"Not compared: {line}")
 
 st.subheader("Would more patients help? The learning curve")
-if (curve := learning_curve_view.load_curve()) is None:
+if not (curves := learning_curve_view.load_curves()):
     st.info("No learning curve yet: run `cv` with `--train-patient-fraction 0.5` and `0.75`, then "
             "`python -m liver_model learning-curve <the reports>`.")
-else:
-    st.plotly_chart(cv_charts.learning_curve_figure(curve), key="performance_learning_curve")
-    st.caption(learning_curve_view.curve_caption(curve))
+for i, (column, curve) in enumerate(zip(st.columns(len(curves)) if curves else [], curves)):
+    column.plotly_chart(cv_charts.learning_curve_figure(curve), key=f"performance_learning_curve_{i}")
+    column.caption(learning_curve_view.curve_caption(curve))
 
 st.header("Fixed test split (5 patients)")
 if note := cv_view.fixed_split_note(cards):

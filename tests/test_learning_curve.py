@@ -14,7 +14,8 @@ from dashboard import cv_charts, learning_curve_view
 from liver_model.__main__ import main
 from liver_model.crossval import patient_folds, training_patients
 from liver_model.errors import ReportMismatch
-from liver_model.learning_curve import learning_curve, patients_for, training_patients_per_fold
+from liver_model.learning_curve import (LEARNING_CURVE_FILE, LEARNING_CURVE_GLOB, learning_curve, patients_for,
+                                        training_patients_per_fold)
 from liver_model.manifest import read_manifest
 from liver_model.paths import METRICS_DIR
 
@@ -157,10 +158,18 @@ def test_performance_draws_the_curve_and_says_what_it_means() -> None:
     assert "which never reaches 0.93. Over the whole curve" in learning_curve_view.curve_caption(flat)
 
 
-def test_the_shipped_learning_curve_is_in_step_with_its_reports() -> None:
-    """Performance's curve is what ``learning-curve`` makes of the reports it names (points and
-    gains do not depend on the resamples; a re-run CV without a new curve fails here)."""
-    shipped = json.loads((METRICS_DIR / "learning_curve.json").read_text())
+def test_the_shipped_learning_curves_are_in_step_with_their_reports() -> None:
+    """Performance's curves (one file per recipe) are what ``learning-curve`` makes of the reports
+    each names (points and gains do not depend on the resamples; a re-run CV without a new curve
+    fails here)."""
+    files = sorted(METRICS_DIR.glob(LEARNING_CURVE_GLOB))
+    assert METRICS_DIR / LEARNING_CURVE_FILE in files
+    assert [c["view"] for c in learning_curve_view.load_curves()] == [json.loads(f.read_text())["view"] for f in files]
+    for path in files:
+        _check_in_step(json.loads(path.read_text()))
+
+
+def _check_in_step(shipped: dict) -> None:
     again = learning_curve([json.loads((METRICS_DIR / name).read_text()) for name in shipped["reports"]],
                            resamples=20)
     assert [p["roc_auc"] for p in again["points"]] == pytest.approx([p["roc_auc"] for p in shipped["points"]])
