@@ -96,8 +96,11 @@ def pair_losses(y: Sequence[int], score: Sequence[float], patient_ids: Sequence[
 
 
 def report_columns(report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels, out-of-fold scores, patient ids) of a CV report's slices (``report["slices"]``)."""
-    slices = report.get("slices") or []
+    """(labels, out-of-fold scores, patient ids) of a CV report's slices (``report["slices"]``);
+    :class:`UnrankableScores` for a report without them (written before reports kept slices)."""
+    slices = report.get("slices")
+    if not slices:
+        raise UnrankableScores("the report holds no per-slice scores; re-run `cv` to write them")
     return (np.array([s["y"] for s in slices], int), np.array([s["score"] for s in slices], float),
             np.array([s["patient_id"] for s in slices], str))
 

@@ -109,9 +109,11 @@ def test_scores_that_give_no_roc_auc_are_refused_with_a_typed_error() -> None:
         pair_losses([0, 1], [0.1, float("nan")], ["a", "b"])
     with pytest.raises(UnrankableScores, match="differ in length"):
         pair_losses([0, 1], [0.1], ["a", "b"])
+    with pytest.raises(UnrankableScores, match="no per-slice scores"):
+        report_pair_losses({"pooled": {}})
 
 
-def test_performance_table_and_note_name_whose_slices_hold_the_gap(capsys) -> None:
+def test_performance_table_and_note_name_whose_slices_hold_the_gap(capsys, tmp_path) -> None:
     report = json.loads(COMBINED.read_text())
     losses = report_pair_losses(report)
     costs = patient_costs(losses)
@@ -140,3 +142,7 @@ def test_performance_table_and_note_name_whose_slices_hold_the_gap(capsys) -> No
     fixed = sensitivity_at_specificity(y, read_right(y, score, ids, [p for p, _ in path]), 0.85)
     assert fixed > now  # the patients that hold the ROC AUC gap hold missed tumour slices too
     assert f"sensitivity at specificity 0.85 (target 0.9): {now:.3f}, {fixed:.3f} with" in out
+    bare = tmp_path / "cv_old.json"
+    bare.write_text(json.dumps(without_slices))
+    assert main(["auc-by-patient", str(bare)]) == 2  # a one-line error, no traceback
+    assert "no per-slice scores" in capsys.readouterr().err
