@@ -16,10 +16,11 @@ import pandas as pd
 
 from dashboard.metrics_view import METRICS_DIR, load_json
 from dashboard.summaries import with_interval
-from liver_model.auc_by_patient import patient_costs, patients_to_reach, report_pair_losses
+from liver_model.auc_by_patient import PairLosses, patient_costs, patients_to_reach, report_pair_losses
 from liver_model.card_files import cv_report_path
 from liver_model.cv_metrics import TARGET_ROC_AUC
 from liver_model.detection_bins import flagged_normals
+from liver_model.errors import UnrankableScores
 from liver_model.training.recipe import optional_settings, with_defaults
 from liver_model.weak_spots import weak_spots
 
@@ -190,31 +191,35 @@ def flagged_normals_table(report: Mapping[str, Any]) -> pd.DataFrame:
                          for r in flagged_normals(report) if r["flagged"]], columns=columns)
 
 
-def auc_cost_table(report: Mapping[str, Any], top: int = 5) -> pd.DataFrame:
+def auc_losses(report: Mapping[str, Any]) -> PairLosses | None:
+    """The report's wrongly ranked slice pairs by patient (:mod:`liver_model.auc_by_patient`), for
+    :func:`auc_cost_table` and :func:`target_path_note`; None where its slice scores give no ROC AUC
+    (no per-slice scores, or one class only)."""
+    try:
+        return report_pair_losses(report)
+    except UnrankableScores:
+        return None
+
+
+def auc_cost_table(losses: PairLosses, top: int = 5) -> pd.DataFrame:
     """The ``top`` patients whose slices cost the pooled ROC AUC most
-    (:func:`liver_model.auc_by_patient.patient_costs`); empty where the report has no slice scores."""
+    (:func:`liver_model.auc_by_patient.patient_costs`)."""
     columns = ["patient", "ROC AUC if ranked right", "lost via its tumour slices", "lost via its tumour-free slices",
                "slices (tumour / tumour-free)"]
-    if not _has_both_classes(report):
-        return pd.DataFrame(columns=columns)
     return pd.DataFrame([dict(zip(columns, (c.patient_id, c.auc_if_read_right, c.lost_via_tumour_slices,
                                             c.lost_via_normal_slices, f"{c.tumour_slices} / {c.normal_slices}")))
-                         for c in patient_costs(report_pair_losses(report))[:top]], columns=columns)
+                         for c in patient_costs(losses)[:top]], columns=columns)
 
 
 PATH_NAMED = 4
 """Patients named one by one in :func:`target_path_note`; the rest are counted."""
 
 
-def target_path_note(report: Mapping[str, Any], target: float = TARGET_ROC_AUC) -> str | None:
-    """Which patients' slices, read right, would lift the pooled ROC AUC to ``target``; None where
-    the report has no slice scores.
+def target_path_note(losses: PairLosses, target: float = TARGET_ROC_AUC) -> str:
+    """Which patients' slices, read right, would lift the pooled ROC AUC to ``target``.
 
     Why: it says whether the gap to the target is spread over many patients (a better recipe
     overall) or held by a few cases (patients like them, or a fix aimed at them)."""
-    if not _has_both_classes(report):
-        return None
-    losses = report_pair_losses(report)
     path = patients_to_reach(losses, target)
     if not path:
         return f"The pooled ROC AUC, {losses.roc_auc:.3f}, already reaches the {target:g} target."
@@ -227,11 +232,6 @@ def target_path_note(report: Mapping[str, Any], target: float = TARGET_ROC_AUC) 
     return (f"With every other slice scored as now, reading right the slices of {', then '.join(named)} would lift "
             f"the pooled ROC AUC from {losses.roc_auc:.3f} past the {target:g} target: the gap is held by "
             f"{len(path)} patient{'s' if len(path) > 1 else ''}{others}.")
-
-
-def _has_both_classes(report: Mapping[str, Any]) -> bool:
-    labels = {s.get("y") for s in report.get("slices") or []}
-    return {0, 1} <= labels
 
 
 def dice_stats(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:

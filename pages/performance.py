@@ -51,12 +51,12 @@ for model_id, cv in cv_chosen.items():
     left, right = st.columns([3, 2])
     left.plotly_chart(cv_charts.per_patient_auc_figure(cv_view.per_patient(cv), title=f"{model_id}: ROC AUC per "
                                                        "patient (out of fold)"), key=f"performance_cv_patients_{model_id}")
-    if not (costs := cv_view.auc_cost_table(cv)).empty:
+    if (losses := cv_view.auc_losses(cv)) is not None:
         left.markdown("**Where the pooled ROC AUC is lost: the costliest patients**")
-        left.dataframe(costs.round(3), hide_index=True, width="stretch")
+        left.dataframe(cv_view.auc_cost_table(losses).round(3), hide_index=True, width="stretch")
         left.caption("Every wrongly ranked pair (a tumour slice scored below a tumour-free one) belongs to two "
                      "patients, so the loss splits exactly by patient. \"If ranked right\": the pooled ROC AUC "
-                     "with that patient's slices all ranked right. " + (cv_view.target_path_note(cv) or ""))
+                     "with that patient's slices all ranked right. " + cv_view.target_path_note(losses))
     with right:
         if cv_view.is_ensemble(cv):
             st.markdown(f"**Ensemble of {', '.join(cv['members'])}**: no outline of its own, so no "
@@ -113,9 +113,10 @@ st.subheader("Would more patients help? The learning curve")
 if not (curves := learning_curve_view.load_curves()):
     st.info("No learning curve yet: run `cv` with `--train-patient-fraction 0.5` and `0.75`, then "
             "`python -m liver_model learning-curve <the reports>`.")
-for i, (column, curve) in enumerate(zip(st.columns(len(curves)) if curves else [], curves)):
-    column.plotly_chart(cv_charts.learning_curve_figure(curve), key=f"performance_learning_curve_{i}")
-    column.caption(learning_curve_view.curve_caption(curve))
+else:
+    for i, (column, curve) in enumerate(zip(st.columns(len(curves)), curves)):
+        column.plotly_chart(cv_charts.learning_curve_figure(curve), key=f"performance_learning_curve_{i}")
+        column.caption(learning_curve_view.curve_caption(curve))
 
 st.header("Fixed test split (5 patients)")
 if note := cv_view.fixed_split_note(cards):

@@ -117,22 +117,25 @@ def test_performance_table_and_note_name_whose_slices_hold_the_gap(capsys, tmp_p
     report = json.loads(COMBINED.read_text())
     losses = report_pair_losses(report)
     costs = patient_costs(losses)
-    table = cv_view.auc_cost_table(report)
+    assert cv_view.auc_losses(report).misranked.tolist() == losses.misranked.tolist()
+    table = cv_view.auc_cost_table(losses)
     assert table["patient"].tolist() == [c.patient_id for c in costs[:5]]
     assert table["ROC AUC if ranked right"].tolist() == pytest.approx([c.auc_if_read_right for c in costs[:5]])
     assert table["slices (tumour / tumour-free)"].iloc[0] == f"{costs[0].tumour_slices} / {costs[0].normal_slices}"
     path = patients_to_reach(losses, 0.93)
-    note = cv_view.target_path_note(report)
+    note = cv_view.target_path_note(losses)
     assert f"from {losses.roc_auc:.3f} past the 0.93 target" in note
     assert all(f"{p} (ROC AUC {auc:.3f})" in note for p, auc in path[:cv_view.PATH_NAMED])
     assert f"held by {len(path)} patient" in note
-    assert "already reaches" in cv_view.target_path_note(report, target=0.5)
+    assert "already reaches" in cv_view.target_path_note(losses, target=0.5)
     weak = json.loads((METRICS_DIR / "cv_mobilenet_v3_small_unet.json").read_text())
     long_path = patients_to_reach(report_pair_losses(weak), 0.93)
     assert len(long_path) > cv_view.PATH_NAMED  # a weak model's gap is spread over many patients
-    assert f"then {len(long_path) - cv_view.PATH_NAMED} more ({long_path[-1][1]:.3f})" in cv_view.target_path_note(weak)
+    assert f"then {len(long_path) - cv_view.PATH_NAMED} more ({long_path[-1][1]:.3f})" in cv_view.target_path_note(cv_view.auc_losses(weak))
     without_slices = {k: v for k, v in report.items() if k != "slices"}
-    assert cv_view.auc_cost_table(without_slices).empty and cv_view.target_path_note(without_slices) is None
+    assert cv_view.auc_losses(without_slices) is None  # Performance then shows no table and no note
+    one_class = {**report, "slices": [s for s in report["slices"] if s["y"] == 0]}
+    assert cv_view.auc_losses(one_class) is None
     assert main(["auc-by-patient", str(COMBINED), "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert f"pooled ROC AUC {losses.roc_auc:.3f} over 28 patients" in out
